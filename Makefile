@@ -1,0 +1,37 @@
+# Everything runs in a project-local virtualenv that these targets create and fill.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.deps-stamp
+PKGS := -p roamsync.peer -p roamsync.schema -p roamsync.transport
+
+.PHONY: test lint typecheck unit demo install clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip "setuptools>=69" wheel
+	$(BIN)/pip install -q ".[test]"
+	touch $(STAMP)
+
+# Reinstall the package itself (not its dependencies) so tests and mypy see the current code.
+install: $(STAMP)
+	$(BIN)/pip install -q --no-deps --no-build-isolation --force-reinstall .
+	rm -rf build
+
+lint: install
+	$(BIN)/ruff check peer schema transport tests demo
+	$(BIN)/ruff format --check peer schema transport tests demo
+
+typecheck: install
+	$(BIN)/mypy $(PKGS)
+
+unit: install
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+demo: install
+	$(BIN)/python demo/run_demo.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

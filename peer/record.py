@@ -1,0 +1,246 @@
+"""One record as one pycrdt document, laid out so no concurrent write is lost.
+
+Layout of a record's document (all root types, which Yjs merges by name):
+
+* ``meta`` (Map): ``module``, ``creator``, ``creator_role``, ``created_t``,
+  written once by the creating device, and ``a:<client id>`` -> the device and
+  role behind a Yjs client id, written with that client's first change.
+* ``slots`` (Map): key ``"<field>\\x1f<device>"`` -> that device's latest
+  :class:`~roamsync.peer.priority.Write` of the field, as JSON. Each key has a
+  single writer, so Yjs never has to drop one of two concurrent values (which
+  it would for two devices setting one key, or creating one nested map), and
+  a device overwriting its own slot lets Yjs squash the history.
+* ``note:<field>`` (Text): rich note text, merged character by character.
+
+The priority layer (:mod:`roamsync.peer.priority`) turns the slots into the
+resolved view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+from pycrdt import Doc, Map, Text
+from roamsync.peer.priority import (
+    RETENTION,
+    Episode,
+    Version,
+    Write,
+    close_episode,
+    heads,
+    is_allowed,
+    open_episode,
+)
+from roamsync.schema import FieldType, JsonValue, get_module
+
+SEP = "\x1f"
+
+
+def slot_key(field: str, device: str) -> str:
+    return f"{field}{SEP}{device}"
+
+
+def encode_write(w: Write) -> str:
+    body: dict[str, Any] = {"v": w.value, "t": w.t, "r": w.role, "s": dict(w.seen)}
+    if w.policy:
+        body["p"] = w.policy
+    if w.closed:
+        body["x"] = [encode_episode(e) for e in w.closed]
+    return orjson.dumps(body).decode()
+
+
+def decode_write(key: str, raw: str) -> Write:
+    field, device = key.split(SEP, 1)
+    body = orjson.loads(raw)
+    return Write(
+        field=field,
+        device=device,
+        role=body["r"],
+        t=body["t"],
+        value=body["v"],
+        seen=body["s"],
+        policy=body.get("p"),
+        closed=tuple(decode_episode(e) for e in body.get("x", ())),
+    )
+
+
+def _encode_version(v: Version) -> list[Any]:
+    return [v.device, v.role, v.t, v.value]
+
+
+def encode_episode(e: Episode) -> dict[str, Any]:
+    return {
+        "f": e.field,
+        "vs": [_encode_version(v) for v in e.versions],
+        "w": _encode_version(e.winner),
+        "p": e.policy,
+        "t": e.time,
+        "by": e.resolved_by,
+        "open": e.open,
+    }
+
+
+def decode_episode(body: Mapping[str, Any]) -> Episode:
+    return Episode(
+        field=body["f"],
+        versions=tuple(Version(*v) for v in body["vs"]),
+        winner=Version(*body["w"]),
+        policy=body["p"],
+        time=body["t"],
+        resolved_by=body.get("by"),
+        open=body.get("open", False),
+    )
+
+
+def decode_state_vector(sv: bytes) -> dict[int, int]:
+    """Decode a Yjs state vector: varuint count, then (client, clock) varuint pairs."""
+    values = list(_read_varuints(sv))
+    count = values[0] if values else 0
+    if len(values) != 1 + 2 * count:
+        raise ValueError("malformed state vector")
+    return {values[1 + 2 * i]: values[2 + 2 * i] for i in range(count)}
+
+
+def _read_varuints(data: bytes) -> Iterator[int]:
+    value = shift = 0
+    for byte in data:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            yield value
+            value = shift = 0
+    if shift:
+        raise ValueError("truncated varuint")
+
+
+class RecordDoc:
+    """A record's CRDT document with typed accessors; no I/O."""
+
+    def __init__(self, doc: Doc[Any]) -> None:
+        self.doc = doc
+        self.slots: Map[str] = doc.get("slots", type=Map)
+        self.meta: Map[Any] = doc.get("meta", type=Map)
+
+    @classmethod
+    def load(cls, client_id: int, state: bytes | None = None) -> RecordDoc:
+        doc: Doc[Any] = Doc(client_id=client_id)
+        if state:
+            doc.apply_update(state)
+        return cls(doc)
+
+    # -- metadata ---------------------------------------------------------
+
+    @property
+    def module(self) -> str | None:
+        return self.meta.get("module")
+
+    @property
+    def creator(self) -> str:
+        return str(self.meta.get("creator", ""))
+
+    @property
+    def creator_role(self) -> str:
+        return str(self.meta.get("creator_role", ""))
+
+    @property
+    def created_t(self) -> int:
+        return int(self.meta.get("created_t", 0))
+
+    def author(self, client_id: int) -> tuple[str, str] | None:
+        """The (device, role) that claimed a Yjs client id in this record."""
+        raw = self.meta.get(f"a:{client_id}")
+        if not isinstance(raw, str):
+            return None
+        device, _, role = raw.partition(SEP)
+        return device, role
+
+    def state_vector(self) -> dict[int, int]:
+        return decode_state_vector(self.doc.get_state())
+
+    def encode(self) -> bytes:
+        return self.doc.get_update()
+
+    # -- reading ----------------------------------------------------------
+
+    def writes(self) -> list[Write]:
+        return [decode_write(k, v) for k, v in self.slots.items()]
+
+    def notes(self) -> dict[str, str]:
+        module = get_module(str(self.module))
+        return {
+            name: str(self.doc.get(f"note:{name}", type=Text))
+            for name, f in module.fields.items()
+            if f.type is FieldType.NOTE
+        }
+
+    def vector(self, writes: list[Write] | None = None) -> dict[str, int]:
+        """Device -> time of its latest write in this record (the version vector)."""
+        out: dict[str, int] = {}
+        for w in writes if writes is not None else self.writes():
+            out[w.device] = max(out.get(w.device, -1), w.t)
+        return out
+
+    # -- writing ----------------------------------------------------------
+
+    def init(self, module: str, creator: str, role: str, t: int) -> None:
+        self.meta["module"] = module
+        self.meta["creator"] = creator
+        self.meta["creator_role"] = role
+        self.meta["created_t"] = t
+
+    def claim_client(self, device: str, role: str) -> None:
+        key = f"a:{self.doc.client_id}"
+        if key not in self.meta:
+            self.meta[key] = f"{device}{SEP}{role}"
+
+    def put(
+        self,
+        device: str,
+        role: str,
+        t: int,
+        values: Mapping[str, JsonValue],
+        *,
+        policy: str | None = None,
+        chosen: Mapping[str, Write] | None = None,
+    ) -> None:
+        """Write ``values`` as ``device`` at time ``t`` (call inside a transaction).
+
+        A write that had seen a conflict on its field closes it and records the
+        episode; ``policy`` and ``chosen`` say how, for a resolving write.
+        """
+        writes = self.writes()
+        seen = {d: v for d, v in self.vector(writes).items() if d != device}
+        module = str(self.module)
+        for name, value in values.items():
+            field_writes = [w for w in writes if w.field == name]
+            own = next((w for w in field_writes if w.device == device), None)
+            new = Write(name, device, role, t, value, seen, policy)
+            allowed_heads = heads(w for w in field_writes if is_allowed(module, self.creator, w))
+            closed = [e for e in (own.closed if own else ()) if e.time >= t - RETENTION]
+            episode = open_episode(name, allowed_heads)
+            if episode is not None:
+                closed.append(close_episode(episode, new, (chosen or {}).get(name)))
+            new = Write(name, device, role, t, value, seen, policy, tuple(closed))
+            self.slots[slot_key(name, device)] = encode_write(new)
+
+    def set_note(self, field: str, new: str) -> None:
+        """Replace a note's text by editing only the changed middle, so edits merge."""
+        text = self.doc.get(f"note:{field}", type=Text)
+        old = str(text)
+        start = 0
+        limit = min(len(old), len(new))
+        while start < limit and old[start] == new[start]:
+            start += 1
+        end = 0
+        while end < limit - start and old[-1 - end] == new[-1 - end]:
+            end += 1
+        # pycrdt indexes text by UTF-8 byte offset, not by Python character.
+        lo = len(old[:start].encode())
+        hi = len(old[: len(old) - end].encode())
+        if hi > lo:
+            del text[lo:hi]
+        middle = new[start : len(new) - end]
+        if middle:
+            text.insert(lo, middle)

@@ -1,0 +1,650 @@
+"""A replica: the public :class:`Peer` API over the store, the records and the priority layer.
+
+>>> async def example(path):
+...     async with await Peer.open(path, device="laptop-1", role="travel") as peer:
+...         acme = await peer.create("contacts", {"name": "Acme AS"})
+...         order = await peer.create("orders", {"contact": acme, "total": "120.00"})
+...         return peer.get("orders", order)["number"]      # 'P-laptop-1-1'
+
+Every write is validated, checked against the permission matrix and stored
+durably before the call returns; bad input raises an error from the
+:mod:`roamsync.schema.errors` tree and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NewType
+
+import orjson
+from roamsync.peer.clock import HybridClock, to_millis
+from roamsync.peer.priority import (
+    DELETED,
+    POLICIES,
+    Episode,
+    Resolved,
+    Write,
+    heads,
+    is_allowed,
+    pick,
+    resolve,
+    retained,
+)
+from roamsync.peer.record import RecordDoc, decode_episode, encode_episode
+from roamsync.peer.store import RecordRow, Rejection, SqliteStore, Store
+from roamsync.schema import (
+    MODULES,
+    ROLES,
+    ConflictNotFoundError,
+    FieldType,
+    JsonValue,
+    Module,
+    PeerClosedError,
+    RecordNotFoundError,
+    StoreError,
+    allowed,
+    check,
+    get_module,
+    validate_fields,
+)
+from roamsync.schema.fields import decode_value
+from roamsync.schema.permissions import may_write_record
+
+log = logging.getLogger(__name__)
+
+RecordId = NewType("RecordId", str)
+DeviceId = NewType("DeviceId", str)
+STORE_FILE = "roamsync.sqlite3"
+RecordView = dict[str, Any]
+RecordViews = list[RecordView]  # an alias, since Peer.list shadows the builtin in the class
+PROVISIONAL = "P-"
+
+
+def is_provisional(number: object) -> bool:
+    return isinstance(number, str) and number.startswith(PROVISIONAL)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One entry of the conflict log."""
+
+    record: str
+    module: str
+    field: str
+    values: list[dict[str, Any]]  # each: value, device, role, time
+    winner: dict[str, Any]
+    policy: str  # central | local | latest | manual | delete
+    status: str  # open | pending | resolved
+    time: dt.datetime
+    resolved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What merging a batch of remote updates did."""
+
+    changed: int = 0
+    rejected: int = 0
+    malformed: int = 0
+
+
+class Peer:
+    """One device's full replica of the company database."""
+
+    def __init__(
+        self,
+        store: Store,
+        device: str,
+        role: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        cache_size: int = 2048,
+        policy: str = "central",
+    ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
+        self.store = store
+        self.device = DeviceId(device)
+        self.role = role
+        self.policy = policy
+        self._cache: OrderedDict[str, RecordDoc] = OrderedDict()
+        self._cache_size = cache_size
+        self._closed = False
+        self.client_id = self._init_identity()
+        last = int(store.meta("hlc") or 0)
+        self.clock = HybridClock(last) if clock is None else HybridClock(last, clock)
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        device: str = "device",
+        role: str = "office",
+        **options: Any,
+    ) -> Peer:
+        """Create or reopen the replica stored in directory ``path``."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (instant, local)
+        peer = cls(SqliteStore(folder / STORE_FILE), device, role, **options)
+        if peer.role == "main":
+            peer._assign_numbers()  # finish numbering a crash may have interrupted
+        return peer
+
+    def _init_identity(self) -> int:
+        stored = self.store.meta("device")
+        if stored is None:
+            client_id = secrets.randbits(32)
+            meta = {"device": self.device, "role": self.role, "client_id": str(client_id)}
+            self.store.save([], meta)
+            return client_id
+        if stored != self.device or self.store.meta("role") != self.role:
+            raise StoreError(
+                f"this store belongs to device {stored!r} with role "
+                f"{self.store.meta('role')!r}, not {self.device!r} with role {self.role!r}"
+            )
+        return int(self.store.meta("client_id") or 0)
+
+    async def __aenter__(self) -> Peer:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._cache.clear()
+            self.store.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PeerClosedError(f"peer {self.device!r} is closed")
+
+    # -- writes -------------------------------------------------------------
+
+    async def create(self, module: str, fields: Mapping[str, object]) -> RecordId:
+        """Create a record and return its id."""
+        self._check_open()
+        mod = get_module(module)
+        check(self.role, module, "create", own=True)
+        values = validate_fields(module, fields, creating=True)
+        self._check_references(mod, values)
+        record_id = RecordId(secrets.token_hex(10))
+        rec = RecordDoc.load(self.client_id)
+        meta: dict[str, str] = {}
+        t = self.clock.now()
+        if mod.numbered:
+            values["number"] = self._next_number(module, meta)
+        with rec.doc.transaction():
+            rec.init(module, self.device, self.role, t)
+            self._write(rec, mod, t, values)
+        self._commit([(record_id, rec)], meta)
+        return record_id
+
+    async def update(self, module: str, record_id: str, fields: Mapping[str, object]) -> None:
+        """Change some fields of a record; ``None`` clears a field."""
+        self._check_open()
+        mod = get_module(module)
+        rec = self._live(module, record_id)
+        check(self.role, module, "edit", own=rec.creator == self.device)
+        values = validate_fields(module, fields, creating=False)
+        self._check_references(mod, values)
+        t = self.clock.now()
+        with rec.doc.transaction():
+            self._write(rec, mod, t, values)
+        self._commit([(record_id, rec)])
+
+    async def delete(self, module: str, record_id: str) -> None:
+        """Delete a record. Edits made concurrently elsewhere lose to the delete (logged)."""
+        self._check_open()
+        mod = get_module(module)
+        rec = self._live(module, record_id)
+        check(self.role, module, "delete", own=rec.creator == self.device)
+        t = self.clock.now()
+        with rec.doc.transaction():
+            self._write(rec, mod, t, {DELETED: True})
+        self._commit([(record_id, rec)])
+
+    async def restore(self, module: str, record_id: str) -> None:
+        """Undo a delete, bringing back the record with every edit it had."""
+        self._check_open()
+        mod = get_module(module)
+        rec = self._doc(record_id)
+        if rec is None or rec.module != module:
+            raise RecordNotFoundError(module, record_id)
+        check(self.role, module, "delete", own=rec.creator == self.device)
+        t = self.clock.now()
+        with rec.doc.transaction():
+            self._write(rec, mod, t, {DELETED: False})
+        self._commit([(record_id, rec)])
+
+    def _write(
+        self,
+        rec: RecordDoc,
+        mod: Module,
+        t: int,
+        values: Mapping[str, JsonValue],
+        **resolution: Any,
+    ) -> None:
+        rec.claim_client(self.device, self.role)
+        plain = {k: v for k, v in values.items() if k == DELETED or not _is_note(mod, k)}
+        rec.put(self.device, self.role, t, plain, **resolution)
+        for name, value in values.items():
+            if name != DELETED and _is_note(mod, name):
+                rec.set_note(name, str(value or ""))
+
+    def _check_references(self, mod: Module, values: Mapping[str, JsonValue]) -> None:
+        for name, value in values.items():
+            field = mod.fields.get(name)
+            if field is None or field.type is not FieldType.REFERENCE or value is None:
+                continue
+            target = str(field.target)
+            view = self.store.view(str(value))
+            if view is None or _load_view(view)["module"] != target:
+                raise RecordNotFoundError(target, str(value))
+
+    def _next_number(self, module: str, meta: dict[str, str]) -> str:
+        """Main's next final number, or this device's next provisional one."""
+        key = f"number:{module}"
+        n = int(meta.get(key) or self.store.meta(key) or 0) + 1
+        meta[key] = str(n)
+        return str(n) if self.role == "main" else f"{PROVISIONAL}{self.device}-{n}"
+
+    # -- reads --------------------------------------------------------------
+
+    def get(self, module: str, record_id: str) -> dict[str, Any]:
+        """The resolved fields of a record, plus ``id``."""
+        self._check_open()
+        mod = get_module(module)
+        raw = self.store.view(record_id)
+        view = None if raw is None else _load_view(raw)
+        if view is None or view["module"] != module or view["deleted"]:
+            raise RecordNotFoundError(module, record_id)
+        return _present(mod, view)
+
+    def list(self, module: str) -> RecordViews:
+        """All live records of a module, ordered by id."""
+        self._check_open()
+        mod = get_module(module)
+        return [_present(mod, _load_view(raw)) for raw in self.store.views(module)]
+
+    def find(self, module: str, number: str) -> RecordViews:
+        """Quotes or orders whose final or provisional number is ``number``."""
+        self._check_open()
+        mod = get_module(module)
+        return [_present(mod, _load_view(raw)) for raw in self.store.find_number(module, number)]
+
+    def count(self, module: str) -> int:
+        self._check_open()
+        get_module(module)
+        return self.store.count(module)
+
+    def conflicts(self) -> Sequence[Conflict]:
+        """The conflict log: open conflicts and those closed in the last seven days."""
+        self._check_open()
+        now = self.clock.now()
+        out = []
+        for record, module, raw in self.store.conflicts():
+            for ep in retained([decode_episode(orjson.loads(raw))], now):
+                out.append(self._present_conflict(record, module, ep))
+        return out
+
+    def rejections(self) -> Sequence[Rejection]:
+        """Writes from other devices that broke the permission matrix and were ignored."""
+        self._check_open()
+        return self.store.rejections()
+
+    def _present_conflict(self, record: str, module: str, ep: Episode) -> Conflict:
+        mine = any(v.device == self.device for v in ep.versions)
+        status = "resolved" if not ep.open else "open"
+        if ep.open and mine and self.policy == "manual" and ep.policy != "delete":
+            status = "pending"
+
+        def version(v: Any) -> dict[str, Any]:
+            return {"value": v.value, "device": v.device, "role": v.role, "time": _time(v.t)}
+
+        return Conflict(
+            record=record,
+            module=module,
+            field=ep.field,
+            values=[version(v) for v in ep.versions],
+            winner=version(ep.winner),
+            policy=ep.policy,
+            status=status,
+            time=_time(ep.time),
+            resolved_by=ep.resolved_by,
+        )
+
+    # -- conflict policies ----------------------------------------------------
+
+    async def resolve(
+        self,
+        module: str,
+        record_id: str,
+        field: str,
+        *,
+        pick: int | None = None,
+        value: object = None,
+    ) -> None:
+        """Settle an open conflict by hand: keep competing value number ``pick``
+        (0-based, in the order :meth:`conflicts` lists them) or write ``value``."""
+        self._check_open()
+        mod = get_module(module)
+        rec = self._live(module, record_id)
+        candidates = self._open_heads(rec, field)
+        if len(candidates) < 2:
+            raise ConflictNotFoundError(f"no open conflict on {module} {record_id} {field!r}")
+        check(self.role, module, "edit", own=rec.creator == self.device)
+        if pick is not None:
+            ordered: Sequence[Write] = sorted(candidates, key=lambda w: w.version)
+            if not 0 <= pick < len(ordered):
+                raise ConflictNotFoundError(f"pick must be 0..{len(ordered) - 1}, not {pick}")
+            chosen: Write | None = ordered[pick]
+            stored = ordered[pick].value
+        else:
+            chosen = None
+            stored = validate_fields(module, {field: value}, creating=False)[field]
+        t = self.clock.now()
+        with rec.doc.transaction():
+            self._write(
+                rec, mod, t, {field: stored}, policy="manual", chosen=_pick_map(field, chosen)
+            )
+        self._commit([(record_id, rec)])
+
+    async def apply_policy(self, policy: str) -> int:
+        """Settle this device's open conflicts by ``policy``; returns how many.
+
+        ``central`` keeps main's (or the default winner's) value, ``local`` this
+        device's, ``latest`` the last written; ``manual`` leaves them pending for
+        :meth:`resolve`.
+        """
+        self._check_open()
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
+        self.policy = policy
+        if policy == "manual":
+            return 0
+        todo = []
+        for record, module, raw in self.store.conflicts():
+            ep = decode_episode(orjson.loads(raw))
+            mine = any(v.device == self.device for v in ep.versions)
+            if ep.open and mine and ep.policy != "delete":
+                todo.append((record, module, ep.field))
+        done = []
+        for record, module, field in todo:
+            rec = self._doc(record)
+            if rec is None or not may_write_record(
+                self.role, module, own=rec.creator == self.device
+            ):
+                continue
+            candidates = self._open_heads(rec, field)
+            chosen = pick(candidates, policy, self.device) if len(candidates) > 1 else None
+            if chosen is None:
+                continue
+            t = self.clock.now()
+            with rec.doc.transaction():
+                self._write(
+                    rec,
+                    get_module(module),
+                    t,
+                    {field: chosen.value},
+                    policy=policy,
+                    chosen=_pick_map(field, chosen),
+                )
+            done.append((record, rec))
+        self._commit(done)
+        return len(done)
+
+    def _open_heads(self, rec: RecordDoc, field: str) -> Sequence[Write]:
+        module = str(rec.module)
+        return heads(
+            w for w in rec.writes() if w.field == field and is_allowed(module, rec.creator, w)
+        )
+
+    # -- sync (used by roamsync.transport) ------------------------------------
+
+    def last_seq(self) -> int:
+        return self.store.last_seq()
+
+    def changes(self, after: int, limit: int = 500) -> Sequence[tuple[int, str, bytes]]:
+        """Records changed after local change-feed position ``after``: (seq, id, state)."""
+        self._check_open()
+        return self.store.changes(after, limit)
+
+    def checkpoint(self, peer: str) -> int:
+        """How far in this replica's change feed ``peer`` has acknowledged."""
+        return int(self.store.meta(f"checkpoint:{peer}") or 0)
+
+    def set_checkpoint(self, peer: str, seq: int) -> None:
+        if seq > self.checkpoint(peer):
+            self.store.save([], {f"checkpoint:{peer}": str(seq)})
+
+    async def apply_remote(
+        self, items: Sequence[tuple[str, bytes]], source: str = ""
+    ) -> ApplyResult:
+        """Merge record updates from another replica, store them, and (on main)
+        number the provisional quotes and orders that arrived."""
+        self._check_open()
+        changed: list[tuple[str, RecordDoc]] = []
+        rejected = malformed = 0
+        for record_id, update in items:
+            outcome = self._merge_one(record_id, update, source)
+            if isinstance(outcome, RecordDoc):
+                changed.append((record_id, outcome))
+            elif outcome == "rejected":
+                rejected += 1
+            elif outcome == "malformed":
+                malformed += 1
+        self._commit(changed, report=True)
+        if self.role == "main":
+            self._assign_numbers()
+        return ApplyResult(len(changed), rejected, malformed)
+
+    def _merge_one(self, record_id: str, update: bytes, source: str) -> RecordDoc | str:
+        existing = self._doc(record_id)
+        rec = existing or RecordDoc.load(self.client_id)
+        before = rec.state_vector()
+        identity = (rec.module, rec.creator)
+        updates: list[bytes] = []
+        sub = rec.doc.observe(lambda event: updates.append(event.update))
+        try:
+            rec.doc.apply_update(update)
+        except ValueError as exc:  # pycrdt 0.14 raises ValueError on undecodable updates
+            log.warning("malformed update for record %s from %s: %s", record_id, source, exc)
+            self._evict(record_id)
+            return "malformed"
+        finally:
+            rec.doc.unobserve(sub)
+        if not updates:
+            return "unchanged"
+        reason = _violation(rec, before, identity if existing else None)
+        if reason is None:
+            return rec
+        self._evict(record_id)  # drop the merged document: the store still has the state before
+        log.warning("rejected update for record %s from %s: %s", record_id, source, reason)
+        self.store.reject(Rejection(self.clock.now(), record_id, str(rec.module), source, reason))
+        return "rejected"
+
+    def _assign_numbers(self) -> None:
+        """Main gives each provisional quote and order the next final number.
+
+        Order: creation time, then record id, so the outcome does not depend on
+        the order updates arrived in.
+        """
+        pending = [(rid, rec) for rid in self.store.unnumbered() if (rec := self._doc(rid))]
+        if not pending:
+            return
+        pending.sort(key=lambda item: (item[1].created_t, item[0]))
+        meta: dict[str, str] = {}
+        for _, rec in pending:
+            module = get_module(str(rec.module))
+            provisional = resolve(module.name, rec.creator, rec.writes()).values.get("number")
+            n = self._next_number(module.name, meta)
+            t = self.clock.now()
+            with rec.doc.transaction():
+                self._write(rec, module, t, {"number": n, "provisional_number": provisional})
+        self._commit(pending, meta)
+
+    # -- documents, views and the store ---------------------------------------
+
+    def _doc(self, record_id: str) -> RecordDoc | None:
+        rec = self._cache.get(record_id)
+        if rec is not None:
+            self._cache.move_to_end(record_id)
+            return rec
+        state = self.store.state(record_id)
+        if state is None:
+            return None
+        rec = RecordDoc.load(self.client_id, state)
+        self._remember(record_id, rec)
+        return rec
+
+    def _live(self, module: str, record_id: str) -> RecordDoc:
+        rec = self._doc(record_id)
+        raw = self.store.view(record_id) if rec is not None else None
+        if rec is None or raw is None or rec.module != module or _load_view(raw)["deleted"]:
+            raise RecordNotFoundError(module, record_id)
+        return rec
+
+    def _remember(self, record_id: str, rec: RecordDoc) -> None:
+        self._cache[record_id] = rec
+        self._cache.move_to_end(record_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _evict(self, record_id: str) -> None:
+        self._cache.pop(record_id, None)
+
+    def _commit(
+        self,
+        records: Iterable[tuple[str, RecordDoc]],
+        meta: Mapping[str, str] | None = None,
+        *,
+        report: bool = False,
+    ) -> None:
+        """Store records (and metadata) in one transaction, then cache them."""
+        records = list(records)
+        rows = []
+        latest = 0
+        for record_id, rec in records:
+            row, resolved = _row(record_id, rec)
+            rows.append(row)
+            latest = max([latest, *(w.t for w in resolved.winners.values())])
+            if report:
+                self._report_rejected(record_id, rec, resolved)
+        self.clock.observe(latest)
+        all_meta = {**(meta or {}), "hlc": str(self.clock.last)}
+        try:
+            self.store.save(rows, all_meta)
+        except StoreError:
+            for record_id, _ in records:
+                self._evict(record_id)  # memory must never be ahead of the store
+            raise
+        for record_id, rec in records:
+            self._remember(record_id, rec)
+
+    def _report_rejected(self, record_id: str, rec: RecordDoc, resolved: Resolved) -> None:
+        if not resolved.rejected:
+            return
+        old = self.store.view(record_id)
+        known = set(map(tuple, _load_view(old).get("rejected", []))) if old else set()
+        for w in resolved.rejected:
+            if (w.device, w.field, w.t) not in known:
+                reason = f"a {w.role} device may not {'delete' if w.field == DELETED else 'edit'}"
+                reason += f" this {rec.module} record (field {w.field!r})"
+                log.warning("ignored write to %s by %s: %s", record_id, w.device, reason)
+                self.store.reject(Rejection(w.t, record_id, str(rec.module), w.device, reason))
+
+
+def _pick_map(field: str, chosen: Write | None) -> dict[str, Write]:
+    return {} if chosen is None else {field: chosen}
+
+
+def _is_note(mod: Module, name: str) -> bool:
+    field = mod.fields.get(name)
+    return field is not None and field.type is FieldType.NOTE
+
+
+def _violation(
+    rec: RecordDoc, before: Mapping[int, int], identity: tuple[str | None, str] | None
+) -> str | None:
+    """Why a merged update must be ignored, or ``None``: the same answer on every replica."""
+    module = rec.module
+    if module not in MODULES:
+        return f"unknown module {module!r}"
+    if identity is not None and identity != (module, rec.creator):
+        return "the update rewrites the record's module or creator"
+    if not allowed(rec.creator_role, module, "create", own=True):
+        return f"a {rec.creator_role} device may not create {module} records"
+    for client, clock in rec.state_vector().items():
+        if clock <= before.get(client, 0):
+            continue
+        author = rec.author(client)
+        if author is None:
+            return f"changes by an unknown Yjs client {client}"
+        device, role = author
+        if not may_write_record(role, module, own=device == rec.creator):
+            return f"a {role} device ({device}) may not change {module} records it did not create"
+    return None
+
+
+def _row(record_id: str, rec: RecordDoc) -> tuple[RecordRow, Resolved]:
+    module = get_module(str(rec.module))
+    resolved = resolve(module.name, rec.creator, rec.writes())
+    values: dict[str, JsonValue] = {
+        name: resolved.values.get(name) for name, f in module.fields.items()
+    }
+    values.update(rec.notes())
+    number = values.get("number") if module.numbered else None
+    view = {
+        "id": record_id,
+        "module": module.name,
+        "creator": rec.creator,
+        "deleted": resolved.deleted,
+        "fields": values,
+        "rejected": [(w.device, w.field, w.t) for w in resolved.rejected],
+    }
+    row = RecordRow(
+        id=record_id,
+        module=module.name,
+        state=rec.encode(),
+        view=orjson.dumps(view),
+        deleted=resolved.deleted,
+        needs_number=is_provisional(number) and not resolved.deleted,
+        number=None if number is None else str(number),
+        provisional=_str_or_none(values.get("provisional_number")),
+        conflicts=tuple((e.time, orjson.dumps(encode_episode(e))) for e in resolved.conflicts),
+    )
+    return row, resolved
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _load_view(raw: bytes) -> dict[str, Any]:
+    view: dict[str, Any] = orjson.loads(raw)
+    return view
+
+
+def _present(mod: Module, view: Mapping[str, Any]) -> dict[str, Any]:
+    fields = view["fields"]
+    out: dict[str, Any] = {"id": view["id"]}
+    for name, field in mod.fields.items():
+        out[name] = decode_value(field, fields.get(name))
+    return out
+
+
+def _time(t: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(to_millis(t) / 1000, tz=dt.UTC)

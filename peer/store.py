@@ -1,0 +1,293 @@
+"""Durable storage of a replica: a small protocol, SQLite and in-memory implementations.
+
+A store keeps, per record, the encoded CRDT state (the whole document, which
+Yjs keeps compact: a device overwriting its own slot leaves no history), the
+resolved view as JSON (so reads never load a document) and the conflict
+episodes derived from it. Every save gets the next number of a local change
+feed (``seq``), which sync uses to send only what changed since a peer's
+checkpoint. :meth:`Store.save` is atomic: the rows and the metadata it is
+given are all stored, or none.
+
+The SQLite store runs in WAL mode with ``synchronous=FULL``: once ``save``
+returns, the data survives a kill -9 of the process and a power cut.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from roamsync.schema import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    module TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    needs_number INTEGER NOT NULL,
+    number TEXT,
+    provisional TEXT,
+    state BLOB NOT NULL,
+    view BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_module ON records (module, deleted);
+CREATE UNIQUE INDEX IF NOT EXISTS records_seq ON records (seq);
+CREATE INDEX IF NOT EXISTS records_number ON records (module, number);
+CREATE INDEX IF NOT EXISTS records_provisional ON records (module, provisional);
+CREATE INDEX IF NOT EXISTS records_unnumbered ON records (needs_number) WHERE needs_number = 1;
+CREATE TABLE IF NOT EXISTS conflicts (
+    record TEXT NOT NULL,
+    module TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    episode BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conflicts_record ON conflicts (record);
+CREATE TABLE IF NOT EXISTS rejections (
+    time INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    module TEXT NOT NULL,
+    device TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """What a store keeps of one record."""
+
+    id: str
+    module: str
+    state: bytes
+    view: bytes
+    deleted: bool = False
+    needs_number: bool = False
+    number: str | None = None
+    provisional: str | None = None
+    conflicts: tuple[tuple[int, bytes], ...] = ()  # (time, encoded episode)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    time: int
+    record: str
+    module: str
+    device: str
+    reason: str
+
+
+class Store(Protocol):
+    """What a replica needs from durable storage."""
+
+    def save(self, rows: Iterable[RecordRow], meta: Mapping[str, str] = ...) -> None: ...
+    def state(self, record_id: str) -> bytes | None: ...
+    def view(self, record_id: str) -> bytes | None: ...
+    def views(self, module: str) -> list[bytes]: ...
+    def find_number(self, module: str, number: str) -> list[bytes]: ...
+    def count(self, module: str) -> int: ...
+    def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]: ...
+    def last_seq(self) -> int: ...
+    def unnumbered(self) -> list[str]: ...
+    def conflicts(self) -> list[tuple[str, str, bytes]]: ...
+    def reject(self, rejection: Rejection) -> None: ...
+    def rejections(self) -> list[Rejection]: ...
+    def meta(self, key: str) -> str | None: ...
+    def close(self) -> None: ...
+
+
+class SqliteStore:
+    """The durable store: one SQLite file in the peer's data directory."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+            self._seq: int = self.db.execute(
+                "SELECT coalesce(max(seq), 0) FROM records"
+            ).fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cannot open the store {self.path}: {exc}. The file is damaged or not a "
+                "roamsync store; move it aside and re-sync this device from a peer "
+                "(its other data stays on the peers)."
+            ) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: {exc}") from exc
+
+    def save(self, rows: Iterable[RecordRow], meta: Mapping[str, str] = {}) -> None:
+        seq = self._seq
+        with self._transaction() as db:
+            for row in rows:
+                seq += 1
+                db.execute(
+                    "INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        row.id,
+                        row.module,
+                        seq,
+                        row.deleted,
+                        row.needs_number,
+                        row.number,
+                        row.provisional,
+                        row.state,
+                        row.view,
+                    ),
+                )
+                db.execute("DELETE FROM conflicts WHERE record = ?", (row.id,))
+                db.executemany(
+                    "INSERT INTO conflicts VALUES (?,?,?,?)",
+                    [(row.id, row.module, t, ep) for t, ep in row.conflicts],
+                )
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)", meta.items())
+        self._seq = seq
+
+    def _one(self, sql: str, *args: object) -> bytes | None:
+        found = self.db.execute(sql, args).fetchone()
+        return None if found is None else bytes(found[0])
+
+    def state(self, record_id: str) -> bytes | None:
+        return self._one("SELECT state FROM records WHERE id = ?", record_id)
+
+    def view(self, record_id: str) -> bytes | None:
+        return self._one("SELECT view FROM records WHERE id = ?", record_id)
+
+    def views(self, module: str) -> list[bytes]:
+        sql = "SELECT view FROM records WHERE module = ? AND deleted = 0 ORDER BY id"
+        return [bytes(v) for (v,) in self.db.execute(sql, (module,))]
+
+    def find_number(self, module: str, number: str) -> list[bytes]:
+        sql = (
+            "SELECT view FROM records WHERE module = ? AND (number = ? OR provisional = ?) "
+            "AND deleted = 0"
+        )
+        return [bytes(v) for (v,) in self.db.execute(sql, (module, number, number))]
+
+    def count(self, module: str) -> int:
+        sql = "SELECT count(*) FROM records WHERE module = ? AND deleted = 0"
+        return int(self.db.execute(sql, (module,)).fetchone()[0])
+
+    def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        sql = "SELECT seq, id, state FROM records WHERE seq > ? ORDER BY seq LIMIT ?"
+        return [(s, i, bytes(st)) for s, i, st in self.db.execute(sql, (after, limit))]
+
+    def last_seq(self) -> int:
+        return self._seq
+
+    def unnumbered(self) -> list[str]:
+        return [i for (i,) in self.db.execute("SELECT id FROM records WHERE needs_number = 1")]
+
+    def conflicts(self) -> list[tuple[str, str, bytes]]:
+        sql = "SELECT record, module, episode FROM conflicts ORDER BY time, record"
+        return [(r, m, bytes(e)) for r, m, e in self.db.execute(sql)]
+
+    def reject(self, rejection: Rejection) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO rejections VALUES (?,?,?,?,?)",
+                (
+                    rejection.time,
+                    rejection.record,
+                    rejection.module,
+                    rejection.device,
+                    rejection.reason,
+                ),
+            )
+
+    def rejections(self) -> list[Rejection]:
+        sql = "SELECT time, record, module, device, reason FROM rejections ORDER BY time"
+        return [Rejection(*r) for r in self.db.execute(sql)]
+
+    def meta(self, key: str) -> str | None:
+        found = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if found is None else str(found[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@dataclass
+class MemoryStore:
+    """A store in memory: for tests, and the contract the SQLite store must meet."""
+
+    rows: dict[str, tuple[int, RecordRow]] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    seq: int = 0
+
+    def save(self, rows: Iterable[RecordRow], meta: Mapping[str, str] = {}) -> None:
+        staged = list(rows)
+        for row in staged:
+            self.seq += 1
+            self.rows[row.id] = (self.seq, row)
+        self.metadata.update(meta)
+
+    def _row(self, record_id: str) -> RecordRow | None:
+        found = self.rows.get(record_id)
+        return None if found is None else found[1]
+
+    def state(self, record_id: str) -> bytes | None:
+        row = self._row(record_id)
+        return None if row is None else row.state
+
+    def view(self, record_id: str) -> bytes | None:
+        row = self._row(record_id)
+        return None if row is None else row.view
+
+    def _live(self, module: str) -> list[RecordRow]:
+        rows = (r for _, r in self.rows.values() if r.module == module and not r.deleted)
+        return sorted(rows, key=lambda r: r.id)
+
+    def views(self, module: str) -> list[bytes]:
+        return [r.view for r in self._live(module)]
+
+    def find_number(self, module: str, number: str) -> list[bytes]:
+        return [r.view for r in self._live(module) if number in (r.number, r.provisional)]
+
+    def count(self, module: str) -> int:
+        return len(self._live(module))
+
+    def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        found = sorted((s, r.id, r.state) for s, r in self.rows.values() if s > after)
+        return found[:limit]
+
+    def last_seq(self) -> int:
+        return self.seq
+
+    def unnumbered(self) -> list[str]:
+        return [r.id for _, r in self.rows.values() if r.needs_number]
+
+    def conflicts(self) -> list[tuple[str, str, bytes]]:
+        found = [(t, r.id, r.module, ep) for _, r in self.rows.values() for t, ep in r.conflicts]
+        return [(i, m, ep) for _, i, m, ep in sorted(found)]
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejected.append(rejection)
+
+    def rejections(self) -> list[Rejection]:
+        return sorted(self.rejected, key=lambda r: r.time)
+
+    def meta(self, key: str) -> str | None:
+        return self.metadata.get(key)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,118 @@
+"""Typed fields: validation of what a user writes, decoding of what is stored.
+
+Stored values are JSON-native so every replica encodes them identically:
+money is a canonical decimal string (``"12.50"``), a date an ISO string, a
+reference the target's record id. Rich note text is a CRDT text and is
+handled by the record layer; here it is only checked to be a string.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+
+from roamsync.schema.errors import FieldTypeError
+
+JsonValue = str | int | float | bool | None
+
+
+class FieldType(Enum):
+    STRING = "string"
+    NUMBER = "number"
+    MONEY = "money"
+    DATE = "date"
+    BOOL = "bool"
+    REFERENCE = "reference"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    required: bool = False
+    target: str | None = None  # the referenced module, for REFERENCE
+    system: bool = False  # set by roamsync only (order numbers)
+
+
+_CENT = Decimal("0.01")
+
+
+def encode_value(module: str, field: Field, value: object) -> JsonValue:
+    """Validate ``value`` for ``field`` and return its stored form (``None`` clears it)."""
+    if value is None:
+        return None
+    encoder = _ENCODERS[field.type]
+    try:
+        return encoder(value)
+    except (TypeError, ValueError, InvalidOperation) as exc:
+        raise FieldTypeError(module, field.name, field.type.value, value) from exc
+
+
+def decode_value(field: Field, stored: JsonValue) -> object:
+    """Turn a stored value back into its Python type (``Decimal``, ``date``)."""
+    if stored is None:
+        return None
+    if field.type is FieldType.MONEY:
+        return Decimal(str(stored))
+    if field.type is FieldType.DATE:
+        return dt.date.fromisoformat(str(stored))
+    return stored
+
+
+def _encode_string(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    return value
+
+
+def _encode_number(value: object) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError
+    if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
+        raise ValueError("not a finite number")
+    return value
+
+
+def _encode_money(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        raise TypeError  # floats are refused: 0.1 is not an amount of money
+    amount = Decimal(value)
+    if not amount.is_finite() or amount != amount.quantize(_CENT):
+        raise ValueError("money has at most two decimals")
+    return str(amount.quantize(_CENT))
+
+
+def _encode_date(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        raise TypeError  # a datetime is not a date; refuse rather than truncate
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value).isoformat()
+    raise TypeError
+
+
+def _encode_bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError
+    return value
+
+
+def _encode_reference(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError
+    return value
+
+
+_ENCODERS = {
+    FieldType.STRING: _encode_string,
+    FieldType.NUMBER: _encode_number,
+    FieldType.MONEY: _encode_money,
+    FieldType.DATE: _encode_date,
+    FieldType.BOOL: _encode_bool,
+    FieldType.REFERENCE: _encode_reference,
+    FieldType.NOTE: _encode_string,
+}

@@ -1,0 +1,189 @@
+"""The modules of the company database and their fields.
+
+>>> validate_fields("contacts", {"name": "Acme AS", "phone": "+47 555"}, creating=True)
+{'name': 'Acme AS', 'phone': '+47 555'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from roamsync.schema.errors import (
+    MissingFieldError,
+    ReadOnlyFieldError,
+    UnknownFieldError,
+    UnknownModuleError,
+)
+from roamsync.schema.fields import Field, FieldType, JsonValue, encode_value
+
+S, NUM, MONEY, DATE, BOOL, REF, NOTE = (
+    FieldType.STRING,
+    FieldType.NUMBER,
+    FieldType.MONEY,
+    FieldType.DATE,
+    FieldType.BOOL,
+    FieldType.REFERENCE,
+    FieldType.NOTE,
+)
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    fields: Mapping[str, Field]
+    numbered: bool = False  # quotes and orders carry a number from main's sequence
+
+    def field(self, name: str) -> Field:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise UnknownFieldError(self.name, name) from None
+
+
+def _module(name: str, *fields: Field, numbered: bool = False) -> Module:
+    all_fields = list(fields)
+    if numbered:
+        all_fields += [
+            Field("number", S, system=True),
+            Field("provisional_number", S, system=True),
+        ]
+    return Module(name, {f.name: f for f in all_fields}, numbered)
+
+
+def _ref(name: str, target: str, required: bool = False) -> Field:
+    return Field(name, REF, required=required, target=target)
+
+
+MODULES: dict[str, Module] = {
+    m.name: m
+    for m in (
+        _module(
+            "contacts",
+            Field("name", S, required=True),
+            Field("kind", S),  # "company" or "person"
+            Field("email", S),
+            Field("phone", S),
+            Field("address", S),
+            Field("org_number", S),
+            Field("customer", BOOL),
+            Field("notes", NOTE),
+        ),
+        _module(
+            "contact_persons",
+            _ref("contact", "contacts", required=True),
+            Field("name", S, required=True),
+            Field("title", S),
+            Field("email", S),
+            Field("phone", S),
+            Field("notes", NOTE),
+        ),
+        _module(
+            "documents",
+            Field("title", S, required=True),
+            _ref("contact", "contacts"),
+            Field("kind", S),
+            Field("date", DATE),
+            Field("notes", NOTE),
+        ),
+        _module(
+            "activities",
+            Field("subject", S, required=True),
+            _ref("contact", "contacts"),
+            Field("due", DATE),
+            Field("done", BOOL),
+            Field("notes", NOTE),
+        ),
+        _module(
+            "products",
+            Field("name", S, required=True),
+            Field("sku", S),
+            Field("price", MONEY),
+            Field("unit", S),
+            Field("notes", NOTE),
+        ),
+        _module(
+            "stock",
+            _ref("product", "products", required=True),
+            Field("quantity", NUM, required=True),
+            Field("location", S),
+        ),
+        _module(
+            "quotes",
+            _ref("contact", "contacts", required=True),
+            Field("title", S),
+            Field("total", MONEY),
+            Field("valid_until", DATE),
+            Field("status", S),
+            Field("notes", NOTE),
+            numbered=True,
+        ),
+        _module(
+            "orders",
+            _ref("contact", "contacts", required=True),
+            Field("title", S),
+            Field("total", MONEY),
+            Field("order_date", DATE),
+            Field("status", S),
+            Field("notes", NOTE),
+            numbered=True,
+        ),
+        _module(
+            "invoices",
+            _ref("order", "orders"),
+            _ref("contact", "contacts", required=True),
+            Field("amount", MONEY, required=True),
+            Field("due", DATE),
+            Field("paid", BOOL),
+        ),
+        _module(
+            "projects",
+            Field("name", S, required=True),
+            _ref("contact", "contacts"),
+            Field("start", DATE),
+            Field("end", DATE),
+            Field("notes", NOTE),
+        ),
+        _module(
+            "time_registrations",
+            _ref("project", "projects", required=True),
+            Field("date", DATE, required=True),
+            Field("hours", NUM, required=True),
+            Field("description", S),
+        ),
+    )
+}
+
+
+def get_module(name: str) -> Module:
+    try:
+        return MODULES[name]
+    except (KeyError, TypeError):
+        raise UnknownModuleError(str(name)) from None
+
+
+def validate_fields(
+    module: str, fields: Mapping[str, object], *, creating: bool
+) -> dict[str, JsonValue]:
+    """Check user input for ``module`` and return it in stored form.
+
+    Raises a :class:`~roamsync.schema.errors.SchemaError` subclass on the first
+    problem, so the caller writes nothing. ``None`` clears an optional field.
+    """
+    mod = get_module(module)
+    if not isinstance(fields, Mapping):
+        raise TypeError("fields must be a mapping of field name to value")
+    out: dict[str, JsonValue] = {}
+    for name, value in fields.items():
+        field = mod.field(name)
+        if field.system:
+            raise ReadOnlyFieldError(module, name)
+        stored = encode_value(module, field, value)
+        if stored is None and field.required:
+            raise MissingFieldError(module, name)
+        out[name] = stored
+    if creating:
+        for field in mod.fields.values():
+            if field.required and field.name not in out:
+                raise MissingFieldError(module, field.name)
+    return out

@@ -1,0 +1,184 @@
+"""The wire protocol: frozen message types and pure encode/decode functions.
+
+See ``PROTOCOL.md`` beside this file. No I/O here: a channel carries the
+bytes, this module only turns messages into bytes and back. Decoding
+untrusted bytes raises :class:`~roamsync.schema.ProtocolError` and nothing
+else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+from roamsync.schema import ProtocolError
+
+VERSION = 1
+MAX_ITEMS = 10_000
+MAX_ID = 64
+MAX_FRAME = 16 * 1024 * 1024
+
+HELLO, CHANGES, ACK, ERROR = 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class Hello:
+    """First message each way: who is speaking and which protocol versions it speaks."""
+
+    device: str
+    role: str
+    company: str = ""
+    versions: tuple[int, ...] = (VERSION,)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """A batch of records' CRDT states, up to ``upto`` in the sender's change feed."""
+
+    upto: int
+    items: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The receiver has durably stored everything up to ``upto``."""
+
+    upto: int
+
+
+@dataclass(frozen=True)
+class Error:
+    message: str
+
+
+Message = Hello | Changes | Ack | Error
+
+
+def negotiate(mine: tuple[int, ...], theirs: tuple[int, ...]) -> int:
+    """The highest version both sides speak."""
+    common = set(mine) & set(theirs)
+    if not common:
+        raise ProtocolError(f"no common protocol version: we speak {mine}, they {theirs}")
+    return max(common)
+
+
+def encode(msg: Message) -> bytes:
+    if isinstance(msg, Hello):
+        body = {"device": msg.device, "role": msg.role, "company": msg.company}
+        return bytes([HELLO]) + orjson.dumps({**body, "versions": list(msg.versions)})
+    if isinstance(msg, Changes):
+        out = bytearray([CHANGES])
+        _put_uint(out, msg.upto)
+        _put_uint(out, len(msg.items))
+        for record_id, update in msg.items:
+            _put_bytes(out, record_id.encode())
+            _put_bytes(out, update)
+        return bytes(out)
+    if isinstance(msg, Ack):
+        out = bytearray([ACK])
+        _put_uint(out, msg.upto)
+        return bytes(out)
+    return bytes([ERROR]) + msg.message.encode()
+
+
+def decode(frame: bytes) -> Message:
+    """Decode one frame; any malformed input raises ``ProtocolError``."""
+    if not frame:
+        raise ProtocolError("empty frame")
+    if len(frame) > MAX_FRAME:
+        raise ProtocolError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
+    kind, body = frame[0], memoryview(frame)[1:]
+    if kind == HELLO:
+        return _decode_hello(bytes(body))
+    if kind == CHANGES:
+        return _decode_changes(_Reader(body))
+    if kind == ACK:
+        reader = _Reader(body)
+        ack = Ack(reader.uint())
+        reader.end()
+        return ack
+    if kind == ERROR:
+        try:
+            return Error(bytes(body).decode())
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("error message is not UTF-8") from exc
+    raise ProtocolError(f"unknown message type {kind}")
+
+
+def _decode_hello(body: bytes) -> Hello:
+    try:
+        obj = orjson.loads(body)
+        versions = tuple(int(v) for v in obj["versions"])
+        fields = (obj["device"], obj["role"], obj.get("company", ""))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProtocolError(f"malformed hello: {exc}") from exc
+    if not all(isinstance(f, str) for f in fields) or not versions:
+        raise ProtocolError("malformed hello: device, role and company must be strings")
+    return Hello(fields[0], fields[1], fields[2], versions)
+
+
+def _decode_changes(reader: _Reader) -> Changes:
+    upto = reader.uint()
+    count = reader.uint()
+    if count > MAX_ITEMS:
+        raise ProtocolError(f"{count} items in one frame exceeds {MAX_ITEMS}")
+    items = []
+    for _ in range(count):
+        raw_id = reader.bytes()
+        if not 0 < len(raw_id) <= MAX_ID:
+            raise ProtocolError("record id length out of range")
+        try:
+            record_id = raw_id.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("record id is not ASCII") from exc
+        items.append((record_id, reader.bytes()))
+    reader.end()
+    return Changes(upto, tuple(items))
+
+
+def _put_uint(out: bytearray, n: int) -> None:
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return
+
+
+def _put_bytes(out: bytearray, data: bytes) -> None:
+    _put_uint(out, len(data))
+    out += data
+
+
+class _Reader:
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
+        self.pos = 0
+
+    def uint(self) -> int:
+        value = shift = 0
+        while True:
+            if self.pos >= len(self.data):
+                raise ProtocolError("truncated frame")
+            byte = self.data[self.pos]
+            self.pos += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise ProtocolError("varuint too long")
+
+    def bytes(self) -> bytes:
+        n = self.uint()
+        if self.pos + n > len(self.data):
+            raise ProtocolError("truncated frame")
+        chunk = bytes(self.data[self.pos : self.pos + n])
+        self.pos += n
+        return chunk
+
+    def end(self) -> None:
+        if self.pos != len(self.data):
+            raise ProtocolError(f"{len(self.data) - self.pos} trailing bytes")
