@@ -5,12 +5,17 @@ Layout of a record's document (all root types, which Yjs merges by name):
 * ``meta`` (Map): ``module``, ``creator``, ``creator_role``, ``created_t``,
   written once by the creating device, and ``a:<client id>`` -> the device and
   role behind a Yjs client id, written with that client's first change.
-* ``slots`` (Map): key ``"<field>\\x1f<device>"`` -> that device's latest
-  :class:`~roamsync.peer.priority.Write` of the field, as JSON. Each key has a
-  single writer, so Yjs never has to drop one of two concurrent values (which
-  it would for two devices setting one key, or creating one nested map), and
-  a device overwriting its own slot lets Yjs squash the history.
+* ``slots`` (Map): key ``<device>`` -> JSON of that device's latest
+  :class:`~roamsync.peer.priority.Write` of every field it wrote. Each key has
+  a single writer, so Yjs never has to drop one of two concurrent values
+  (which it would for two devices setting one key, or creating one nested
+  map); and since a device always overwrites the same key, Yjs squashes the
+  overwritten versions into one deleted range, so repeated edits do not grow
+  the document.
 * ``note:<field>`` (Text): rich note text, merged character by character.
+  A device edits notes under a second Yjs client id (its *notes lane*), so
+  its note items never sit between two of its slot versions in the clock
+  order, which would stop Yjs from squashing them.
 
 The priority layer (:mod:`roamsync.peer.priority`) turns the slots into the
 resolved view.
@@ -38,32 +43,31 @@ from roamsync.schema import FieldType, JsonValue, get_module
 SEP = "\x1f"
 
 
-def slot_key(field: str, device: str) -> str:
-    return f"{field}{SEP}{device}"
+def encode_slot(role: str, writes: Mapping[str, Write]) -> str:
+    """A device's slot: its role and its latest write of each field."""
+    fields: dict[str, list[Any]] = {}
+    for name, w in writes.items():
+        closed = [encode_episode(e) for e in w.closed]
+        fields[name] = [w.value, w.t, dict(w.seen), w.policy, closed]
+    return orjson.dumps({"r": role, "f": fields}).decode()
 
 
-def encode_write(w: Write) -> str:
-    body: dict[str, Any] = {"v": w.value, "t": w.t, "r": w.role, "s": dict(w.seen)}
-    if w.policy:
-        body["p"] = w.policy
-    if w.closed:
-        body["x"] = [encode_episode(e) for e in w.closed]
-    return orjson.dumps(body).decode()
-
-
-def decode_write(key: str, raw: str) -> Write:
-    field, device = key.split(SEP, 1)
+def decode_slot(device: str, raw: str) -> list[Write]:
     body = orjson.loads(raw)
-    return Write(
-        field=field,
-        device=device,
-        role=body["r"],
-        t=body["t"],
-        value=body["v"],
-        seen=body["s"],
-        policy=body.get("p"),
-        closed=tuple(decode_episode(e) for e in body.get("x", ())),
-    )
+    role = body["r"]
+    return [
+        Write(
+            field=name,
+            device=device,
+            role=role,
+            t=t,
+            value=value,
+            seen=seen,
+            policy=policy,
+            closed=tuple(decode_episode(e) for e in closed),
+        )
+        for name, (value, t, seen, policy, closed) in body["f"].items()
+    ]
 
 
 def _encode_version(v: Version) -> list[Any]:
@@ -125,10 +129,15 @@ class RecordDoc:
 
     @classmethod
     def load(cls, client_id: int, state: bytes | None = None) -> RecordDoc:
+        """A record document writing as Yjs client ``client_id``; notes use ``client_id + 1``."""
         doc: Doc[Any] = Doc(client_id=client_id)
         if state:
             doc.apply_update(state)
         return cls(doc)
+
+    @property
+    def notes_client_id(self) -> int:
+        return int(self.doc.client_id) + 1
 
     # -- metadata ---------------------------------------------------------
 
@@ -165,7 +174,7 @@ class RecordDoc:
     # -- reading ----------------------------------------------------------
 
     def writes(self) -> list[Write]:
-        return [decode_write(k, v) for k, v in self.slots.items()]
+        return [w for device, raw in self.slots.items() for w in decode_slot(device, raw)]
 
     def notes(self) -> dict[str, str]:
         module = get_module(str(self.module))
@@ -191,9 +200,10 @@ class RecordDoc:
         self.meta["created_t"] = t
 
     def claim_client(self, device: str, role: str) -> None:
-        key = f"a:{self.doc.client_id}"
-        if key not in self.meta:
-            self.meta[key] = f"{device}{SEP}{role}"
+        """Say which device writes as this document's client ids (once per record)."""
+        for client in (self.doc.client_id, self.notes_client_id):
+            if f"a:{client}" not in self.meta:
+                self.meta[f"a:{client}"] = f"{device}{SEP}{role}"
 
     def put(
         self,
@@ -213,34 +223,45 @@ class RecordDoc:
         writes = self.writes()
         seen = {d: v for d, v in self.vector(writes).items() if d != device}
         module = str(self.module)
+        mine = {w.field: w for w in writes if w.device == device}
         for name, value in values.items():
             field_writes = [w for w in writes if w.field == name]
-            own = next((w for w in field_writes if w.device == device), None)
             new = Write(name, device, role, t, value, seen, policy)
             allowed_heads = heads(w for w in field_writes if is_allowed(module, self.creator, w))
+            own = mine.get(name)
             closed = [e for e in (own.closed if own else ()) if e.time >= t - RETENTION]
             episode = open_episode(name, allowed_heads)
             if episode is not None:
                 closed.append(close_episode(episode, new, (chosen or {}).get(name)))
-            new = Write(name, device, role, t, value, seen, policy, tuple(closed))
-            self.slots[slot_key(name, device)] = encode_write(new)
+            mine[name] = Write(name, device, role, t, value, seen, policy, tuple(closed))
+        self.slots[device] = encode_slot(role, mine)
 
     def set_note(self, field: str, new: str) -> None:
-        """Replace a note's text by editing only the changed middle, so edits merge."""
-        text = self.doc.get(f"note:{field}", type=Text)
-        old = str(text)
-        start = 0
-        limit = min(len(old), len(new))
-        while start < limit and old[start] == new[start]:
-            start += 1
-        end = 0
-        while end < limit - start and old[-1 - end] == new[-1 - end]:
-            end += 1
-        # pycrdt indexes text by UTF-8 byte offset, not by Python character.
-        lo = len(old[:start].encode())
-        hi = len(old[: len(old) - end].encode())
-        if hi > lo:
-            del text[lo:hi]
-        middle = new[start : len(new) - end]
-        if middle:
-            text.insert(lo, middle)
+        """Replace a note's text by editing only the changed middle, so edits merge.
+
+        Call outside a transaction: the edit is made in the notes lane (a
+        scratch document with the notes client id) and merged in.
+        """
+        lane: Doc[Any] = Doc(client_id=self.notes_client_id)
+        lane.apply_update(self.doc.get_update())
+        _edit_text(lane.get(f"note:{field}", type=Text), new)
+        self.doc.apply_update(lane.get_update(self.doc.get_state()))
+
+
+def _edit_text(text: Text, new: str) -> None:
+    old = str(text)
+    start = 0
+    limit = min(len(old), len(new))
+    while start < limit and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < limit - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    # pycrdt indexes text by UTF-8 byte offset, not by Python character.
+    lo = len(old[:start].encode())
+    hi = len(old[: len(old) - end].encode())
+    if hi > lo:
+        del text[lo:hi]
+    middle = new[start : len(new) - end]
+    if middle:
+        text.insert(lo, middle)

@@ -142,7 +142,7 @@ class Peer:
     def _init_identity(self) -> int:
         stored = self.store.meta("device")
         if stored is None:
-            client_id = secrets.randbits(32)
+            client_id = secrets.randbits(31) << 1  # even: client_id + 1 is its notes lane
             meta = {"device": self.device, "role": self.role, "client_id": str(client_id)}
             self.store.save([], meta)
             return client_id
@@ -188,7 +188,7 @@ class Peer:
             values["number"] = self._next_number(module, meta)
         with rec.doc.transaction():
             rec.init(module, self.device, self.role, t)
-            self._write(rec, mod, t, values)
+        self._write(rec, mod, t, values)
         self._commit([(record_id, rec)], meta)
         return record_id
 
@@ -201,8 +201,7 @@ class Peer:
         values = validate_fields(module, fields, creating=False)
         self._check_references(mod, values)
         t = self.clock.now()
-        with rec.doc.transaction():
-            self._write(rec, mod, t, values)
+        self._write(rec, mod, t, values)
         self._commit([(record_id, rec)])
 
     async def delete(self, module: str, record_id: str) -> None:
@@ -212,8 +211,7 @@ class Peer:
         rec = self._live(module, record_id)
         check(self.role, module, "delete", own=rec.creator == self.device)
         t = self.clock.now()
-        with rec.doc.transaction():
-            self._write(rec, mod, t, {DELETED: True})
+        self._write(rec, mod, t, {DELETED: True})
         self._commit([(record_id, rec)])
 
     async def restore(self, module: str, record_id: str) -> None:
@@ -225,8 +223,7 @@ class Peer:
             raise RecordNotFoundError(module, record_id)
         check(self.role, module, "delete", own=rec.creator == self.device)
         t = self.clock.now()
-        with rec.doc.transaction():
-            self._write(rec, mod, t, {DELETED: False})
+        self._write(rec, mod, t, {DELETED: False})
         self._commit([(record_id, rec)])
 
     def _write(
@@ -237,9 +234,10 @@ class Peer:
         values: Mapping[str, JsonValue],
         **resolution: Any,
     ) -> None:
-        rec.claim_client(self.device, self.role)
         plain = {k: v for k, v in values.items() if k == DELETED or not _is_note(mod, k)}
-        rec.put(self.device, self.role, t, plain, **resolution)
+        with rec.doc.transaction():
+            rec.claim_client(self.device, self.role)
+            rec.put(self.device, self.role, t, plain, **resolution)
         for name, value in values.items():
             if name != DELETED and _is_note(mod, name):
                 rec.set_note(name, str(value or ""))
@@ -250,8 +248,9 @@ class Peer:
             if field is None or field.type is not FieldType.REFERENCE or value is None:
                 continue
             target = str(field.target)
-            view = self.store.view(str(value))
-            if view is None or _load_view(view)["module"] != target:
+            raw = self.store.view(str(value))
+            view = None if raw is None else _load_view(raw)
+            if view is None or view["module"] != target or view["deleted"]:
                 raise RecordNotFoundError(target, str(value))
 
     def _next_number(self, module: str, meta: dict[str, str]) -> str:
@@ -356,10 +355,7 @@ class Peer:
             chosen = None
             stored = validate_fields(module, {field: value}, creating=False)[field]
         t = self.clock.now()
-        with rec.doc.transaction():
-            self._write(
-                rec, mod, t, {field: stored}, policy="manual", chosen=_pick_map(field, chosen)
-            )
+        self._write(rec, mod, t, {field: stored}, policy="manual", chosen=_pick_map(field, chosen))
         self._commit([(record_id, rec)])
 
     async def apply_policy(self, policy: str) -> int:
@@ -380,31 +376,38 @@ class Peer:
             ep = decode_episode(orjson.loads(raw))
             mine = any(v.device == self.device for v in ep.versions)
             if ep.open and mine and ep.policy != "delete":
-                todo.append((record, module, ep.field))
-        done = []
-        for record, module, field in todo:
+                todo.append((ep.time, record, ep.field, module))
+        todo.sort()  # settle in a fixed order: episode time, record, field
+        done: dict[str, RecordDoc] = {}
+        settled = 0
+        for _, record, field, module in todo:
             rec = self._doc(record)
-            if rec is None or not may_write_record(
-                self.role, module, own=rec.creator == self.device
-            ):
+            if rec is None or not self._may_settle(record, rec):
                 continue
             candidates = self._open_heads(rec, field)
             chosen = pick(candidates, policy, self.device) if len(candidates) > 1 else None
             if chosen is None:
                 continue
             t = self.clock.now()
-            with rec.doc.transaction():
-                self._write(
-                    rec,
-                    get_module(module),
-                    t,
-                    {field: chosen.value},
-                    policy=policy,
-                    chosen=_pick_map(field, chosen),
-                )
-            done.append((record, rec))
-        self._commit(done)
-        return len(done)
+            self._write(
+                rec,
+                get_module(module),
+                t,
+                {field: chosen.value},
+                policy=policy,
+                chosen=_pick_map(field, chosen),
+            )
+            done[record] = rec
+            settled += 1
+        self._commit(done.items())
+        return settled
+
+    def _may_settle(self, record_id: str, rec: RecordDoc) -> bool:
+        """Conflicts on a deleted record, or one this device may not write, are left alone."""
+        raw = self.store.view(record_id)
+        if raw is None or _load_view(raw)["deleted"]:
+            return False
+        return may_write_record(self.role, str(rec.module), own=rec.creator == self.device)
 
     def _open_heads(self, rec: RecordDoc, field: str) -> Sequence[Write]:
         module = str(rec.module)
@@ -492,8 +495,7 @@ class Peer:
             provisional = resolve(module.name, rec.creator, rec.writes()).values.get("number")
             n = self._next_number(module.name, meta)
             t = self.clock.now()
-            with rec.doc.transaction():
-                self._write(rec, module, t, {"number": n, "provisional_number": provisional})
+            self._write(rec, module, t, {"number": n, "provisional_number": provisional})
         self._commit(pending, meta)
 
     # -- documents, views and the store ---------------------------------------
