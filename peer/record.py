@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 from pycrdt import Doc, Map, Text
+
 from roamsync.peer.priority import (
     RETENTION,
     Episode,

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, NewType
 
 import orjson
+
 from roamsync.peer.clock import HybridClock, to_millis
 from roamsync.peer.priority import (
     DELETED,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+
 from roamsync.peer import Peer
 
 OpenPeer = Callable[..., Awaitable[Peer]]

@@ -23,25 +23,29 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conftest import FakeClock
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from model import Model
+
 from roamsync.peer import Peer
 from roamsync.schema import PermissionDeniedError, RecordNotFoundError
 from roamsync.transport.memory import sync
 
+from conftest import FakeClock
+from model import Model
+
+POLICIES = ["central", "local", "latest"]
 DEVICES = {"hq": "main", "office-1": "office", "laptop-1": "travel", "laptop-2": "travel"}
 NAMES = list(DEVICES)
 FIELDS = {"contacts": ["name", "phone", "email"], "orders": ["status", "title"]}
 EXAMPLES = int(os.environ.get("ROAMSYNC_EXAMPLES", "150"))
 
 peer_ix = st.integers(0, len(NAMES) - 1)
-rec_ix = st.integers(0, 5)  # few records, so concurrent writes meet often
+rec_ix = st.integers(0, 3)  # few records, so concurrent writes meet often
 update = st.tuples(st.just("update"), peer_ix, rec_ix, st.sets(st.integers(0, 2), min_size=1))
 operation = st.one_of(
     st.tuples(st.just("contact"), peer_ix),
     st.tuples(st.just("order"), peer_ix, rec_ix),
+    update,
     update,
     update,
     update,
@@ -50,7 +54,7 @@ operation = st.one_of(
     st.tuples(st.just("sync"), peer_ix, peer_ix),
     st.tuples(st.just("sync"), peer_ix, peer_ix),
     st.tuples(st.just("restart"), peer_ix),
-    st.tuples(st.just("settle"), peer_ix, st.sampled_from(["central", "local", "latest"])),
+    st.tuples(st.just("settle"), peer_ix, st.sampled_from(POLICIES)),
 )
 
 
@@ -267,7 +271,7 @@ def _check_numbers(world: World, peer: Peer) -> None:
         assert not str(order["number"]).startswith("P-"), "a live order was never numbered"
 
 
-async def scenario(program: list[tuple[Any, ...]]) -> None:
+async def scenario(program: list[tuple[Any, ...]], check_in: list[str | None]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         world = World(Path(tmp))
         for device in NAMES:
@@ -276,6 +280,10 @@ async def scenario(program: list[tuple[Any, ...]]) -> None:
             await world.seed()
             for op in program:
                 await world.run(op)
+            await world.converge()
+            for device, policy in zip(NAMES, check_in, strict=True):
+                if policy is not None:  # settle the conflicts the meeting brought up
+                    await world.do_settle(device, policy)
             await world.converge()
             check(world)
         finally:
@@ -287,6 +295,11 @@ async def scenario(program: list[tuple[Any, ...]]) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(st.lists(operation, min_size=15, max_size=60))
-def test_random_programs_converge_to_the_model(program: list[tuple[Any, ...]]) -> None:
-    asyncio.run(scenario(program))
+@given(
+    st.lists(operation, min_size=15, max_size=60),
+    st.lists(st.sampled_from([None, *POLICIES]), min_size=4, max_size=4),
+)
+def test_random_programs_converge_to_the_model(
+    program: list[tuple[Any, ...]], check_in: list[str | None]
+) -> None:
+    asyncio.run(scenario(program, check_in))

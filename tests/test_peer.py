@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from conftest import OpenPeer
+
 from roamsync.peer import Peer
 from roamsync.schema import (
     ConflictNotFoundError,
@@ -22,6 +22,8 @@ from roamsync.schema import (
     UnknownModuleError,
 )
 from roamsync.transport.memory import sync
+
+from conftest import OpenPeer
 
 
 async def test_create_get_update_list_delete(open_peer: OpenPeer) -> None:
