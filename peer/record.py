@@ -131,6 +131,8 @@ class RecordDoc:
     @classmethod
     def load(cls, client_id: int, state: bytes | None = None) -> RecordDoc:
         """A record document writing as Yjs client ``client_id``; notes use ``client_id + 1``."""
+        if client_id % 2:
+            raise ValueError("client ids are even: client_id + 1 is the device's notes lane")
         doc: Doc[Any] = Doc(client_id=client_id)
         if state:
             doc.apply_update(state)

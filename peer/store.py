@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from roamsync.schema import StoreError
 
@@ -127,12 +127,23 @@ class SqliteStore:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
+                self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"store {self.path}: {exc}") from exc
+
+    def _rows(self, sql: str, *args: object) -> list[Any]:
+        """Run a read; sqlite errors (a damaged page, a closed store) become StoreError."""
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"reading store {self.path}: {exc}. If the file is damaged, move it aside "
+                "and re-sync this device from a peer."
+            ) from exc
 
     def save(self, rows: Iterable[RecordRow], meta: Mapping[str, str] = {}) -> None:
         seq = self._seq
@@ -162,8 +173,8 @@ class SqliteStore:
         self._seq = seq
 
     def _one(self, sql: str, *args: object) -> bytes | None:
-        found = self.db.execute(sql, args).fetchone()
-        return None if found is None else bytes(found[0])
+        found = self._rows(sql, *args)
+        return None if not found else bytes(found[0][0])
 
     def state(self, record_id: str) -> bytes | None:
         return self._one("SELECT state FROM records WHERE id = ?", record_id)
@@ -173,32 +184,32 @@ class SqliteStore:
 
     def views(self, module: str) -> list[bytes]:
         sql = "SELECT view FROM records WHERE module = ? AND deleted = 0 ORDER BY id"
-        return [bytes(v) for (v,) in self.db.execute(sql, (module,))]
+        return [bytes(v) for (v,) in self._rows(sql, module)]
 
     def find_number(self, module: str, number: str) -> list[bytes]:
         sql = (
             "SELECT view FROM records WHERE module = ? AND (number = ? OR provisional = ?) "
             "AND deleted = 0"
         )
-        return [bytes(v) for (v,) in self.db.execute(sql, (module, number, number))]
+        return [bytes(v) for (v,) in self._rows(sql, module, number, number)]
 
     def count(self, module: str) -> int:
         sql = "SELECT count(*) FROM records WHERE module = ? AND deleted = 0"
-        return int(self.db.execute(sql, (module,)).fetchone()[0])
+        return int(self._rows(sql, module)[0][0])
 
     def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
         sql = "SELECT seq, id, state FROM records WHERE seq > ? ORDER BY seq LIMIT ?"
-        return [(s, i, bytes(st)) for s, i, st in self.db.execute(sql, (after, limit))]
+        return [(s, i, bytes(st)) for s, i, st in self._rows(sql, after, limit)]
 
     def last_seq(self) -> int:
         return self._seq
 
     def unnumbered(self) -> list[str]:
-        return [i for (i,) in self.db.execute("SELECT id FROM records WHERE needs_number = 1")]
+        return [i for (i,) in self._rows("SELECT id FROM records WHERE needs_number = 1")]
 
     def conflicts(self) -> list[tuple[str, str, bytes]]:
-        sql = "SELECT record, module, episode FROM conflicts ORDER BY time, record"
-        return [(r, m, bytes(e)) for r, m, e in self.db.execute(sql)]
+        sql = "SELECT record, module, episode FROM conflicts ORDER BY time, record, rowid"
+        return [(r, m, bytes(e)) for r, m, e in self._rows(sql)]
 
     def reject(self, rejection: Rejection) -> None:
         with self._transaction() as db:
@@ -215,11 +226,11 @@ class SqliteStore:
 
     def rejections(self) -> list[Rejection]:
         sql = "SELECT time, record, module, device, reason FROM rejections ORDER BY time"
-        return [Rejection(*r) for r in self.db.execute(sql)]
+        return [Rejection(*r) for r in self._rows(sql)]
 
     def meta(self, key: str) -> str | None:
-        found = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if found is None else str(found[0])
+        found = self._rows("SELECT value FROM meta WHERE key = ?", key)
+        return None if not found else str(found[0][0])
 
     def close(self) -> None:
         self.db.close()

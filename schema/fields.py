@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from enum import Enum
 
 from roamsync.schema.errors import FieldTypeError
@@ -79,10 +79,11 @@ def _encode_number(value: object) -> int | float:
 def _encode_money(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise TypeError  # floats are refused: 0.1 is not an amount of money
-    amount = Decimal(value)
-    if not amount.is_finite() or amount != amount.quantize(_CENT):
-        raise ValueError("money has at most two decimals")
-    return str(amount.quantize(_CENT))
+    with localcontext(Context(prec=60)):  # room for any amount a company has, in cents
+        amount = Decimal(value)
+        if not amount.is_finite() or amount != amount.quantize(_CENT):
+            raise ValueError("money has at most two decimals")
+        return str(abs(amount).quantize(_CENT) if amount == 0 else amount.quantize(_CENT))
 
 
 def _encode_date(value: object) -> str:

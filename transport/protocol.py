@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import orjson
+
 from roamsync.schema import ProtocolError
 
 VERSION = 1
@@ -63,14 +64,28 @@ def negotiate(mine: tuple[int, ...], theirs: tuple[int, ...]) -> int:
 
 
 def encode(msg: Message) -> bytes:
+    """Encode one message; refuses (``ValueError``) what ``decode`` would refuse."""
+    frame = _encode(msg)
+    if len(frame) > MAX_FRAME:
+        raise ValueError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME}: send smaller batches")
+    return frame
+
+
+def _encode(msg: Message) -> bytes:
     if isinstance(msg, Hello):
+        if not msg.versions:
+            raise ValueError("a hello must offer at least one protocol version")
         body = {"device": msg.device, "role": msg.role, "company": msg.company}
         return bytes([HELLO]) + orjson.dumps({**body, "versions": list(msg.versions)})
     if isinstance(msg, Changes):
+        if len(msg.items) > MAX_ITEMS:
+            raise ValueError(f"{len(msg.items)} items in one frame exceeds {MAX_ITEMS}")
         out = bytearray([CHANGES])
         _put_uint(out, msg.upto)
         _put_uint(out, len(msg.items))
         for record_id, update in msg.items:
+            if not (0 < len(record_id) <= MAX_ID and record_id.isascii()):
+                raise ValueError(f"record id {record_id!r} is not 1-{MAX_ID} ASCII characters")
             _put_bytes(out, record_id.encode())
             _put_bytes(out, update)
         return bytes(out)
@@ -137,6 +152,8 @@ def _decode_changes(reader: _Reader) -> Changes:
 
 
 def _put_uint(out: bytearray, n: int) -> None:
+    if n < 0:
+        raise ValueError(f"cannot encode negative integer {n}")
     while True:
         byte = n & 0x7F
         n >>= 7
