@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from roamsync.schema import JsonValue, allowed
+from roamsync.schema import JsonValue, UsageError, allowed
 from roamsync.schema.permissions import Operation
 
 DELETED = "_deleted"
@@ -134,7 +134,7 @@ def pick(candidates: Sequence[Write], policy: str, local_device: str) -> Write |
         return max(candidates, key=lambda w: (w.t, w.device))
     if policy == "manual":
         return None
-    raise ValueError(f"unknown conflict policy {policy!r}; use one of {POLICIES}")
+    raise UsageError(f"unknown conflict policy {policy!r}; use one of {POLICIES}")
 
 
 def is_allowed(module: str, creator: str, w: Write) -> bool:

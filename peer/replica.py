@@ -50,6 +50,7 @@ from roamsync.schema import (
     PeerClosedError,
     RecordNotFoundError,
     StoreError,
+    UsageError,
     allowed,
     check,
     get_module,
@@ -110,9 +111,9 @@ class Peer:
         policy: str = "central",
     ) -> None:
         if role not in ROLES:
-            raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+            raise UsageError(f"role must be one of {ROLES}, not {role!r}")
         if policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
+            raise UsageError(f"policy must be one of {POLICIES}, not {policy!r}")
         self.store = store
         self.device = DeviceId(device)
         self.role = role
@@ -368,7 +369,7 @@ class Peer:
         """
         self._check_open()
         if policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
+            raise UsageError(f"policy must be one of {POLICIES}, not {policy!r}")
         self.policy = policy
         if policy == "manual":
             return 0

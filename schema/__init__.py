@@ -14,6 +14,7 @@ from roamsync.schema.errors import (
     StoreError,
     UnknownFieldError,
     UnknownModuleError,
+    UsageError,
 )
 from roamsync.schema.fields import Field, FieldType, JsonValue
 from roamsync.schema.modules import MODULES, Module, get_module, validate_fields
@@ -41,6 +42,7 @@ __all__ = [
     "StoreError",
     "UnknownFieldError",
     "UnknownModuleError",
+    "UsageError",
     "allowed",
     "check",
     "get_module",

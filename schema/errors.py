@@ -14,6 +14,7 @@ enter, with the original chained as ``__cause__``::
     ├── RecordNotFoundError         no such record, or it is deleted
     ├── PermissionDeniedError       the device's role may not do this
     ├── ConflictNotFoundError       resolving a conflict that is not open
+    ├── UsageError (ValueError)     a bad argument: unknown role or policy
     ├── StoreError                  the durable store failed or is damaged
     ├── ProtocolError               a frame or message could not be decoded
     └── PeerClosedError             the peer was used after close()
@@ -81,6 +82,10 @@ class PermissionDeniedError(RoamsyncError):
 
 class ConflictNotFoundError(RoamsyncError):
     """There is no open conflict on that record field."""
+
+
+class UsageError(RoamsyncError, ValueError):
+    """A bad argument to the API, such as an unknown role or conflict policy."""
 
 
 class StoreError(RoamsyncError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from roamsync.schema.errors import (
     MissingFieldError,
     ReadOnlyFieldError,
+    SchemaError,
     UnknownFieldError,
     UnknownModuleError,
 )
@@ -172,7 +173,7 @@ def validate_fields(
     """
     mod = get_module(module)
     if not isinstance(fields, Mapping):
-        raise TypeError("fields must be a mapping of field name to value")
+        raise SchemaError(f"fields must be a mapping of field name to value, not {fields!r}")
     out: dict[str, JsonValue] = {}
     for name, value in fields.items():
         field = mod.field(name)

@@ -17,9 +17,11 @@ from roamsync.schema import (
     ReadOnlyFieldError,
     RecordNotFoundError,
     RoamsyncError,
+    SchemaError,
     StoreError,
     UnknownFieldError,
     UnknownModuleError,
+    UsageError,
 )
 from roamsync.transport.memory import sync
 
@@ -319,3 +321,13 @@ async def test_repeated_edits_do_not_grow_storage(open_peer: OpenPeer) -> None:
         sizes.append(len(state))
     assert sizes[-1] <= sizes[0] + 64, sizes  # bounded, not 1000 edits' worth
     assert sizes[-1] < 1024
+
+
+async def test_bad_arguments_are_usage_errors(open_peer: OpenPeer) -> None:
+    with pytest.raises(UsageError, match="role"):
+        await open_peer("x", "boss")
+    peer = await open_peer("office-1")
+    with pytest.raises(UsageError, match="policy"):
+        await peer.apply_policy("coin-flip")
+    with pytest.raises(SchemaError, match="mapping"):
+        await peer.create("contacts", ["name", "Acme"])  # type: ignore[arg-type]
