@@ -19,8 +19,8 @@ install: $(STAMP)
 	rm -rf build
 
 lint: install
-	$(BIN)/ruff check peer schema transport tests demo
-	$(BIN)/ruff format --check peer schema transport tests demo
+	$(BIN)/ruff check peer schema transport tests demo bench
+	$(BIN)/ruff format --check peer schema transport tests demo bench
 
 typecheck: install
 	$(BIN)/mypy $(PKGS)
