@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
-from pycrdt import Doc, Map, Text
+from pycrdt import Doc, Map, Text, TransactionEvent
 
 from roamsync.peer.priority import (
     RETENTION,
@@ -127,6 +127,36 @@ class RecordDoc:
         self.doc = doc
         self.slots: Map[str] = doc.get("slots", type=Map)
         self.meta: Map[Any] = doc.get("meta", type=Map)
+        # Reading a pycrdt Map key by key opens a transaction per key: read it whole,
+        # once, and keep it until the document changes. The observer catches every
+        # committed change; methods that write also drop the caches at once, since
+        # they may read again before their transaction commits.
+        self._meta_cache: dict[str, Any] | None = None
+        self._writes_cache: list[Write] | None = None
+        self._dirty = False
+        self._subscription = doc.observe(self._on_commit)
+
+    def _on_commit(self, event: TransactionEvent) -> None:
+        self._changed()
+        self._dirty = True
+
+    def _changed(self) -> None:
+        self._meta_cache = None
+        self._writes_cache = None
+
+    def _meta(self) -> dict[str, Any]:
+        if self._meta_cache is None:
+            self._meta_cache = orjson.loads(str(self.meta))
+        return self._meta_cache
+
+    def apply(self, update: bytes) -> bool:
+        """Merge a Yjs update; whether it changed anything. ValueError if undecodable."""
+        self._dirty = False
+        try:
+            self.doc.apply_update(update)
+        finally:
+            self._changed()
+        return self._dirty
 
     @classmethod
     def load(cls, client_id: int, state: bytes | None = None) -> RecordDoc:
@@ -146,23 +176,24 @@ class RecordDoc:
 
     @property
     def module(self) -> str | None:
-        return self.meta.get("module")
+        module = self._meta().get("module")
+        return None if module is None else str(module)
 
     @property
     def creator(self) -> str:
-        return str(self.meta.get("creator", ""))
+        return str(self._meta().get("creator", ""))
 
     @property
     def creator_role(self) -> str:
-        return str(self.meta.get("creator_role", ""))
+        return str(self._meta().get("creator_role", ""))
 
     @property
     def created_t(self) -> int:
-        return int(self.meta.get("created_t", 0))
+        return int(self._meta().get("created_t", 0))
 
     def author(self, client_id: int) -> tuple[str, str] | None:
         """The (device, role) that claimed a Yjs client id in this record."""
-        raw = self.meta.get(f"a:{client_id}")
+        raw = self._meta().get(f"a:{client_id}")
         if not isinstance(raw, str):
             return None
         device, _, role = raw.partition(SEP)
@@ -177,15 +208,18 @@ class RecordDoc:
     # -- reading ----------------------------------------------------------
 
     def writes(self) -> list[Write]:
-        return [w for device, raw in self.slots.items() for w in decode_slot(device, raw)]
+        if self._writes_cache is None:
+            slots: dict[str, str] = orjson.loads(str(self.slots))
+            self._writes_cache = [w for d, raw in slots.items() for w in decode_slot(d, raw)]
+        return self._writes_cache
 
     def notes(self) -> dict[str, str]:
         module = get_module(str(self.module))
-        return {
-            name: str(self.doc.get(f"note:{name}", type=Text))
-            for name, f in module.fields.items()
-            if f.type is FieldType.NOTE
-        }
+        names = [name for name, f in module.fields.items() if f.type is FieldType.NOTE]
+        if not names:
+            return {}
+        with self.doc.transaction():
+            return {name: str(self.doc.get(f"note:{name}", type=Text)) for name in names}
 
     def vector(self, writes: list[Write] | None = None) -> dict[str, int]:
         """Device -> time of its latest write in this record (the version vector)."""
@@ -197,6 +231,7 @@ class RecordDoc:
     # -- writing ----------------------------------------------------------
 
     def init(self, module: str, creator: str, role: str, t: int) -> None:
+        self._changed()
         self.meta["module"] = module
         self.meta["creator"] = creator
         self.meta["creator_role"] = role
@@ -204,6 +239,7 @@ class RecordDoc:
 
     def claim_client(self, device: str, role: str) -> None:
         """Say which device writes as this document's client ids (once per record)."""
+        self._changed()
         for client in (self.doc.client_id, self.notes_client_id):
             if f"a:{client}" not in self.meta:
                 self.meta[f"a:{client}"] = f"{device}{SEP}{role}"
@@ -224,6 +260,7 @@ class RecordDoc:
         episode; ``policy`` and ``chosen`` say how, for a resolving write.
         """
         writes = self.writes()
+        self._changed()
         seen = {d: v for d, v in self.vector(writes).items() if d != device}
         module = str(self.module)
         mine = {w.field: w for w in writes if w.device == device}
@@ -245,6 +282,7 @@ class RecordDoc:
         Call outside a transaction: the edit is made in the notes lane (a
         scratch document with the notes client id) and merged in.
         """
+        self._changed()
         lane: Doc[Any] = Doc(client_id=self.notes_client_id)
         lane.apply_update(self.doc.get_update())
         _edit_text(lane.get(f"note:{field}", type=Text), new)

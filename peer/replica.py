@@ -65,7 +65,8 @@ RecordId = NewType("RecordId", str)
 DeviceId = NewType("DeviceId", str)
 STORE_FILE = "roamsync.sqlite3"
 RecordView = dict[str, Any]
-RecordViews = list[RecordView]  # an alias, since Peer.list shadows the builtin in the class
+RecordViews = list[RecordView]  # aliases, since Peer.list shadows the builtin in the class
+FeedItems = tuple[list[tuple[str, bytes]], int]
 PROVISIONAL = "P-"
 
 
@@ -427,6 +428,13 @@ class Peer:
         self._check_open()
         return self.store.changes(after, limit)
 
+    def feed(self, peer: str, after: int, limit: int = 500) -> FeedItems:
+        """What ``peer`` needs from the feed after ``after``: (id, state) items and the
+        position read up to. A record that arrived new from ``peer`` and has not
+        changed since is not sent back to it."""
+        self._check_open()
+        return self.store.feed(after, limit, peer)
+
     def checkpoint(self, peer: str) -> int:
         """How far in this replica's change feed ``peer`` has acknowledged."""
         return int(self.store.meta(f"checkpoint:{peer}") or 0)
@@ -442,16 +450,21 @@ class Peer:
         number the provisional quotes and orders that arrived."""
         self._check_open()
         changed: list[tuple[str, RecordDoc]] = []
+        arrived_new: set[str] = set()
         rejected = malformed = 0
         for record_id, update in items:
+            is_new = record_id not in self._cache and self.store.view(record_id) is None
             outcome = self._merge_one(record_id, update, source)
             if isinstance(outcome, RecordDoc):
                 changed.append((record_id, outcome))
+                if is_new:
+                    arrived_new.add(record_id)
             elif outcome == "rejected":
                 rejected += 1
             elif outcome == "malformed":
                 malformed += 1
-        self._commit(changed, report=True)
+        origins = {record_id: source for record_id in arrived_new} if source else {}
+        self._commit(changed, report=True, origins=origins)
         if self.role == "main":
             self._assign_numbers()
         return ApplyResult(len(changed), rejected, malformed)
@@ -461,17 +474,13 @@ class Peer:
         rec = existing or RecordDoc.load(self.client_id)
         before = rec.state_vector()
         identity = (rec.module, rec.creator)
-        updates: list[bytes] = []
-        sub = rec.doc.observe(lambda event: updates.append(event.update))
         try:
-            rec.doc.apply_update(update)
+            changed = rec.apply(update)
         except ValueError as exc:  # pycrdt 0.14 raises ValueError on undecodable updates
             log.warning("malformed update for record %s from %s: %s", record_id, source, exc)
             self._evict(record_id)
             return "malformed"
-        finally:
-            rec.doc.unobserve(sub)
-        if not updates:
+        if not changed:
             return "unchanged"
         reason = _violation(rec, before, identity if existing else None)
         if reason is None:
@@ -536,13 +545,14 @@ class Peer:
         meta: Mapping[str, str] | None = None,
         *,
         report: bool = False,
+        origins: Mapping[str, str] = {},
     ) -> None:
         """Store records (and metadata) in one transaction, then cache them."""
         records = list(records)
         rows = []
         latest = 0
         for record_id, rec in records:
-            row, resolved = _row(record_id, rec)
+            row, resolved = _row(record_id, rec, origins.get(record_id))
             rows.append(row)
             latest = max([latest, *(w.t for w in resolved.winners.values())])
             if report:
@@ -603,7 +613,7 @@ def _violation(
     return None
 
 
-def _row(record_id: str, rec: RecordDoc) -> tuple[RecordRow, Resolved]:
+def _row(record_id: str, rec: RecordDoc, origin: str | None = None) -> tuple[RecordRow, Resolved]:
     module = get_module(str(rec.module))
     resolved = resolve(module.name, rec.creator, rec.writes())
     values: dict[str, JsonValue] = {
@@ -629,6 +639,7 @@ def _row(record_id: str, rec: RecordDoc) -> tuple[RecordRow, Resolved]:
         number=None if number is None else str(number),
         provisional=_str_or_none(values.get("provisional_number")),
         conflicts=tuple((e.time, orjson.dumps(encode_episode(e))) for e in resolved.conflicts),
+        origin=origin,
     )
     return row, resolved
 

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS records (
     number TEXT,
     provisional TEXT,
     state BLOB NOT NULL,
-    view BLOB NOT NULL
+    view BLOB NOT NULL,
+    origin TEXT
 );
 CREATE INDEX IF NOT EXISTS records_module ON records (module, deleted);
 CREATE UNIQUE INDEX IF NOT EXISTS records_seq ON records (seq);
@@ -71,6 +72,7 @@ class RecordRow:
     number: str | None = None
     provisional: str | None = None
     conflicts: tuple[tuple[int, bytes], ...] = ()  # (time, encoded episode)
+    origin: str | None = None  # the peer this exact state came from, which need not get it back
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Store(Protocol):
     def find_number(self, module: str, number: str) -> list[bytes]: ...
     def count(self, module: str) -> int: ...
     def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]: ...
+    def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[str, bytes]], int]: ...
     def last_seq(self) -> int: ...
     def unnumbered(self) -> list[str]: ...
     def conflicts(self) -> list[tuple[str, str, bytes]]: ...
@@ -151,7 +154,7 @@ class SqliteStore:
             for row in rows:
                 seq += 1
                 db.execute(
-                    "INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (
                         row.id,
                         row.module,
@@ -162,6 +165,7 @@ class SqliteStore:
                         row.provisional,
                         row.state,
                         row.view,
+                        row.origin,
                     ),
                 )
                 db.execute("DELETE FROM conflicts WHERE record = ?", (row.id,))
@@ -200,6 +204,14 @@ class SqliteStore:
     def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
         sql = "SELECT seq, id, state FROM records WHERE seq > ? ORDER BY seq LIMIT ?"
         return [(s, i, bytes(st)) for s, i, st in self._rows(sql, after, limit)]
+
+    def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[str, bytes]], int]:
+        """Up to ``limit`` feed entries after ``after`` for ``peer``: (id, state) of those
+        that did not come from ``peer`` itself, and the feed position read up to."""
+        sql = "SELECT seq, id, state, origin FROM records WHERE seq > ? ORDER BY seq LIMIT ?"
+        rows = self._rows(sql, after, limit)
+        items = [(i, bytes(st)) for _, i, st, origin in rows if origin != peer]
+        return items, (rows[-1][0] if rows else after)
 
     def last_seq(self) -> int:
         return self._seq
@@ -280,6 +292,11 @@ class MemoryStore:
     def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
         found = sorted((s, r.id, r.state) for s, r in self.rows.values() if s > after)
         return found[:limit]
+
+    def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[str, bytes]], int]:
+        scanned = sorted((s, r) for s, r in self.rows.values() if s > after)[:limit]
+        items = [(r.id, r.state) for _, r in scanned if r.origin != peer]
+        return items, (scanned[-1][0] if scanned else after)
 
     def last_seq(self) -> int:
         return self.seq

@@ -47,8 +47,11 @@ async def push(src: Peer, dst: Peer, batch: int = 500) -> int:
     """Send ``dst`` what changed on ``src`` since ``dst``'s checkpoint; records changed on dst."""
     changed = 0
     after = src.checkpoint(dst.device)
-    while rows := src.changes(after, batch):
-        msg = _carry(Changes(rows[-1][0], tuple((rid, state) for _, rid, state in rows)))
+    while True:
+        items, upto = src.feed(dst.device, after, batch)
+        if upto == after:
+            return changed
+        msg = _carry(Changes(upto, tuple(items)))
         assert isinstance(msg, Changes)
         result = await dst.apply_remote(msg.items, source=src.device)
         changed += result.changed
@@ -56,7 +59,6 @@ async def push(src: Peer, dst: Peer, batch: int = 500) -> int:
         assert isinstance(ack, Ack)
         src.set_checkpoint(dst.device, ack.upto)
         after = ack.upto
-    return changed
 
 
 async def sync(a: Peer, b: Peer, batch: int = 500) -> SyncReport:
