@@ -13,6 +13,7 @@ durably before the call returns; bad input raises an error from the
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import secrets
@@ -66,7 +67,7 @@ DeviceId = NewType("DeviceId", str)
 STORE_FILE = "roamsync.sqlite3"
 RecordView = dict[str, Any]
 RecordViews = list[RecordView]  # aliases, since Peer.list shadows the builtin in the class
-FeedItems = tuple[list[tuple[str, bytes]], int]
+FeedItems = tuple[list[tuple[int, str, bytes]], int]
 PROVISIONAL = "P-"
 
 
@@ -122,6 +123,7 @@ class Peer:
         self._cache: OrderedDict[str, RecordDoc] = OrderedDict()
         self._cache_size = cache_size
         self._closed = False
+        self._listeners: set[asyncio.Event] = set()
         self.client_id = self._init_identity()
         last = int(store.meta("hlc") or 0)
         self.clock = HybridClock(last) if clock is None else HybridClock(last, clock)
@@ -423,13 +425,22 @@ class Peer:
     def last_seq(self) -> int:
         return self.store.last_seq()
 
+    def listen(self) -> asyncio.Event:
+        """An event set whenever the change feed grows; :meth:`unlisten` when done."""
+        event = asyncio.Event()
+        self._listeners.add(event)
+        return event
+
+    def unlisten(self, event: asyncio.Event) -> None:
+        self._listeners.discard(event)
+
     def changes(self, after: int, limit: int = 500) -> Sequence[tuple[int, str, bytes]]:
         """Records changed after local change-feed position ``after``: (seq, id, state)."""
         self._check_open()
         return self.store.changes(after, limit)
 
     def feed(self, peer: str, after: int, limit: int = 500) -> FeedItems:
-        """What ``peer`` needs from the feed after ``after``: (id, state) items and the
+        """What ``peer`` needs from the feed after ``after``: (seq, id, state) items and the
         position read up to. A record that arrived new from ``peer`` and has not
         changed since is not sent back to it."""
         self._check_open()
@@ -567,6 +578,9 @@ class Peer:
             raise
         for record_id, rec in records:
             self._remember(record_id, rec)
+        if rows:
+            for event in self._listeners:
+                event.set()
 
     def _report_rejected(self, record_id: str, rec: RecordDoc, resolved: Resolved) -> None:
         if not resolved.rejected:

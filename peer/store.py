@@ -94,7 +94,9 @@ class Store(Protocol):
     def find_number(self, module: str, number: str) -> list[bytes]: ...
     def count(self, module: str) -> int: ...
     def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]: ...
-    def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[str, bytes]], int]: ...
+    def feed(
+        self, after: int, limit: int, peer: str
+    ) -> tuple[list[tuple[int, str, bytes]], int]: ...
     def last_seq(self) -> int: ...
     def unnumbered(self) -> list[str]: ...
     def conflicts(self) -> list[tuple[str, str, bytes]]: ...
@@ -205,12 +207,12 @@ class SqliteStore:
         sql = "SELECT seq, id, state FROM records WHERE seq > ? ORDER BY seq LIMIT ?"
         return [(s, i, bytes(st)) for s, i, st in self._rows(sql, after, limit)]
 
-    def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[str, bytes]], int]:
-        """Up to ``limit`` feed entries after ``after`` for ``peer``: (id, state) of those
-        that did not come from ``peer`` itself, and the feed position read up to."""
+    def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[int, str, bytes]], int]:
+        """Up to ``limit`` feed entries after ``after`` for ``peer``: (seq, id, state) of
+        those that did not come from ``peer`` itself, and the position read up to."""
         sql = "SELECT seq, id, state, origin FROM records WHERE seq > ? ORDER BY seq LIMIT ?"
         rows = self._rows(sql, after, limit)
-        items = [(i, bytes(st)) for _, i, st, origin in rows if origin != peer]
+        items = [(s, i, bytes(st)) for s, i, st, origin in rows if origin != peer]
         return items, (rows[-1][0] if rows else after)
 
     def last_seq(self) -> int:
@@ -293,9 +295,10 @@ class MemoryStore:
         found = sorted((s, r.id, r.state) for s, r in self.rows.values() if s > after)
         return found[:limit]
 
-    def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[str, bytes]], int]:
-        scanned = sorted((s, r) for s, r in self.rows.values() if s > after)[:limit]
-        items = [(r.id, r.state) for _, r in scanned if r.origin != peer]
+    def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[int, str, bytes]], int]:
+        scanned = sorted(((s, r) for s, r in self.rows.values() if s > after), key=lambda x: x[0])
+        scanned = scanned[:limit]
+        items = [(s, r.id, r.state) for s, r in scanned if r.origin != peer]
         return items, (scanned[-1][0] if scanned else after)
 
     def last_seq(self) -> int:

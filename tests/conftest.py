@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from roamsync.peer import Peer
+from roamsync.transport.channel import Channel, memory_pair
+from roamsync.transport.websocket import SYNC_PATH, accept, connect
 
 OpenPeer = Callable[..., Awaitable[Peer]]
 
@@ -43,3 +48,50 @@ async def open_peer(tmp_path: Path, clock: FakeClock) -> AsyncIterator[OpenPeer]
     yield _open
     for peer in opened:
         await peer.close()
+
+
+ChannelPair = Callable[[], Awaitable[tuple[Channel, Channel]]]
+
+
+@pytest.fixture(params=["memory", "websocket"])
+async def channel_pair(request: pytest.FixtureRequest) -> AsyncIterator[ChannelPair]:
+    """``await channel_pair()`` makes two connected channel ends of the parametrized kind."""
+    if request.param == "memory":
+
+        async def _memory() -> tuple[Channel, Channel]:
+            return memory_pair()
+
+        yield _memory
+        return
+    accepted: asyncio.Queue[Channel] = asyncio.Queue()
+    done = asyncio.Event()
+
+    async def handler(req: web.Request) -> web.StreamResponse:
+        channel = await accept(req)
+        await accepted.put(channel)
+        await done.wait()  # keep the handler (and so the socket) alive until the test ends
+        await channel.close()
+        return channel.ws
+
+    app = web.Application()
+    app.router.add_get(SYNC_PATH, handler)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    client = aiohttp.ClientSession()
+    opened: list[Channel] = []
+
+    async def _websocket() -> tuple[Channel, Channel]:
+        near = await connect(client, f"http://127.0.0.1:{port}{SYNC_PATH}")
+        far = await asyncio.wait_for(accepted.get(), 5)
+        opened.extend([near, far])
+        return near, far
+
+    yield _websocket
+    done.set()
+    for channel in opened:
+        await channel.close()
+    await client.close()
+    await runner.cleanup()

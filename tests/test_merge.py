@@ -171,6 +171,6 @@ async def test_records_are_not_echoed_back_to_where_they_came_from(open_peer: Op
     ids = [await a.create("contacts", {"name": f"c{i}"}) for i in range(5)]
     await push(a, b)
     assert b.feed("a", 0) == ([], b.last_seq())  # all came from a, unchanged since
-    assert [rid for rid, _ in b.feed("c", 0)[0]] == ids  # but c needs them
+    assert [rid for _, rid, _ in b.feed("c", 0)[0]] == ids  # but c needs them
     await b.update("contacts", ids[0], {"phone": "1"})
-    assert [rid for rid, _ in b.feed("a", 0)[0]] == [ids[0]]  # changed here: a needs it
+    assert [rid for _, rid, _ in b.feed("a", 0)[0]] == [ids[0]]  # changed here: a needs it

@@ -161,11 +161,11 @@ def test_feed_skips_what_came_from_the_peer_but_advances(store: Store) -> None:
     from dataclasses import replace
 
     store.save([replace(row("a"), origin="x"), row("b"), replace(row("c"), origin="y")])
-    assert store.feed(0, 100, "x") == ([("b", b"state:b"), ("c", b"state:c")], 3)
+    assert store.feed(0, 100, "x") == ([(2, "b", b"state:b"), (3, "c", b"state:c")], 3)
     assert store.feed(0, 1, "x") == ([], 1)  # nothing to send, but the position moves on
     assert store.feed(3, 100, "x") == ([], 3)
     store.save([row("a")])  # changed here since: x needs it now
-    assert store.feed(3, 100, "x") == ([("a", b"state:a")], 4)
+    assert store.feed(3, 100, "x") == ([(4, "a", b"state:a")], 4)
 
 
 def test_resaved_record_moves_to_the_end_once(store: Store) -> None:

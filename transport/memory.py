@@ -51,7 +51,7 @@ async def push(src: Peer, dst: Peer, batch: int = 500) -> int:
         items, upto = src.feed(dst.device, after, batch)
         if upto == after:
             return changed
-        msg = _carry(Changes(upto, tuple(items)))
+        msg = _carry(Changes(upto, tuple((rid, state) for _, rid, state in items)))
         assert isinstance(msg, Changes)
         result = await dst.apply_remote(msg.items, source=src.device)
         changed += result.changed

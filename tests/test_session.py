@@ -1,0 +1,161 @@
+"""Sync sessions over both channel kinds: catch-up, live push, resume, refusal, bad frames."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from roamsync.peer import Peer
+from roamsync.transport.channel import memory_pair
+from roamsync.transport.protocol import Ack, Changes, Hello, encode
+from roamsync.transport.session import MAX_BAD_FRAMES, Session, SessionRefused
+
+from conftest import ChannelPair, OpenPeer
+
+
+async def until(condition: Callable[[], bool], limit: float = 5.0) -> None:
+    """Wait for a condition that spans several peers, polling; bounded in time."""
+    async with asyncio.timeout(limit):
+        while not condition():  # noqa: ASYNC110 (no single event covers every peer's state)
+            await asyncio.sleep(0.005)
+
+
+Connect = Callable[..., Awaitable[tuple[Session, Session]]]
+
+
+@pytest.fixture
+async def connect(channel_pair: ChannelPair) -> AsyncIterator[Connect]:
+    """``await connect(a, b)`` runs a session between two peers until the test ends."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def _connect(a: Peer, b: Peer, **options: object) -> tuple[Session, Session]:
+        near, far = await channel_pair()
+        sa = Session(a, near, company="acme", **options)  # type: ignore[arg-type]
+        sb = Session(b, far, company="acme", **options)  # type: ignore[arg-type]
+        tasks.extend([asyncio.create_task(sa.run()), asyncio.create_task(sb.run())])
+        await asyncio.wait_for(asyncio.gather(sa.ready.wait(), sb.ready.wait()), 5)
+        return sa, sb
+
+    yield _connect
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def same(a: Peer, b: Peer, module: str = "contacts") -> bool:
+    return a.list(module) == b.list(module)
+
+
+async def test_catch_up_then_live_push(open_peer: OpenPeer, connect: Connect) -> None:
+    a, b = await open_peer("a"), await open_peer("b")
+    for i in range(120):
+        await a.create("contacts", {"name": f"c{i}"})
+    await b.create("contacts", {"name": "from b"})
+    await connect(a, b, batch=50)
+    await until(lambda: b.count("contacts") == 121 and same(a, b))
+    acme = await a.create("contacts", {"name": "Acme"})  # pushed at once
+    await until(lambda: b.store.view(acme) is not None)
+    await b.update("contacts", acme, {"phone": "42"})
+    await until(lambda: a.get("contacts", acme)["phone"] == "42")
+
+
+async def test_resume_costs_what_changed(open_peer: OpenPeer, connect: Connect) -> None:
+    a, b = await open_peer("a"), await open_peer("b")
+    ids = [await a.create("contacts", {"name": f"c{i}"}) for i in range(200)]
+    sa, sb = await connect(a, b)
+    await until(lambda: b.count("contacts") == 200 and a.checkpoint("b") == a.last_seq())
+    await sa.channel.close()
+    await a.update("contacts", ids[7], {"phone": "1"})
+    sa, sb = await connect(a, b)
+    await until(lambda: b.get("contacts", ids[7])["phone"] == "1")
+    await until(lambda: a.checkpoint("b") == a.last_seq() and b.checkpoint("a") == b.last_seq())
+    assert sa.stats.records_out == 1
+    assert sb.stats.records_out <= 1  # at most the one record, echoed once
+    assert sa.stats.frames_out + sb.stats.frames_out <= 10
+    assert sa.stats.bytes_out + sb.stats.bytes_out < 10_000
+
+
+async def test_relaying_through_sessions(open_peer: OpenPeer, connect: Connect) -> None:
+    a, b, c = await open_peer("a"), await open_peer("b"), await open_peer("c")
+    await connect(a, b)
+    await connect(b, c)
+    acme = await a.create("contacts", {"name": "Acme"})
+    await until(lambda: c.store.view(acme) is not None)
+    await c.update("contacts", acme, {"phone": "via b"})
+    await until(lambda: a.get("contacts", acme)["phone"] == "via b")
+
+
+async def test_a_slow_peer_gets_at_most_window_frames_in_flight(open_peer: OpenPeer) -> None:
+    a = await open_peer("a")
+    for i in range(60):
+        await a.create("contacts", {"name": f"c{i}"})
+    near, far = memory_pair(maxsize=1000)
+    session = Session(a, near, company="acme", batch=5, window=3)
+    task = asyncio.create_task(session.run())
+    try:
+        await far.send(encode(Hello("slow", "office", "acme")))
+        frames = [await asyncio.wait_for(far.recv(), 5) for _ in range(4)]  # hello + 3 changes
+        assert [f[0] for f in frames] == [1, 2, 2, 2]
+        with pytest.raises(TimeoutError):  # the fourth waits for an ack
+            await asyncio.wait_for(far.recv(), 0.2)
+        await far.send(encode(Ack(5)))
+        assert (await asyncio.wait_for(far.recv(), 5))[0] == 2
+        assert a.checkpoint("slow") == 5
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_another_company_is_refused_before_any_data(open_peer: OpenPeer) -> None:
+    a = await open_peer("a")
+    await a.create("contacts", {"name": "secret"})
+    near, far = memory_pair()
+    session = Session(a, near, company="acme")
+    task = asyncio.create_task(session.run())
+    await far.send(encode(Hello("intruder", "office", "evil-corp")))
+    frames = [await asyncio.wait_for(far.recv(), 5) for _ in range(2)]
+    assert [f[0] for f in frames] == [1, 4]  # our hello, then an error: no Changes
+    with pytest.raises(SessionRefused, match="company"):
+        await asyncio.wait_for(task, 5)
+
+
+async def test_bad_frames_are_dropped_then_the_session_ends(open_peer: OpenPeer) -> None:
+    a, b = await open_peer("a"), await open_peer("b")
+    acme = await b.create("contacts", {"name": "Acme"})
+    state = b.store.state(acme)
+    assert state is not None
+    near, far = memory_pair(maxsize=1000)
+    session = Session(a, near, company="acme")
+    task = asyncio.create_task(session.run())
+    await far.send(encode(Hello("b", "office", "acme")))
+    await far.send(b"\xff garbage")
+    await far.send(encode(Changes(1, (("x" * 20, b"\x00\x01garbage"), (acme, state)))))
+    await until(lambda: a.store.view(acme) is not None)  # the good record still landed
+    assert session.stats.bad_frames == 1
+    for _ in range(MAX_BAD_FRAMES):
+        await far.send(b"")
+    await asyncio.wait_for(task, 5)  # ended by itself
+    assert a.get("contacts", acme)["name"] == "Acme"
+
+
+async def test_an_ack_for_data_never_sent_is_ignored(open_peer: OpenPeer) -> None:
+    a = await open_peer("a")
+    near, far = memory_pair()
+    session = Session(a, near, company="acme")
+    task = asyncio.create_task(session.run())
+    try:
+        await far.send(encode(Hello("b", "office", "acme")))
+        await asyncio.wait_for(session.ready.wait(), 5)
+        await far.send(encode(Ack(10**9)))
+        await far.send(encode(Hello("b", "office", "acme")))  # a second hello: dropped
+        await asyncio.sleep(0)
+        assert a.checkpoint("b") == 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

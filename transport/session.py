@@ -1,0 +1,234 @@
+"""One sync session between the local peer and one remote peer, over any channel.
+
+After the hellos, two loops run until the channel closes:
+
+* the **sender** reads the local change feed from the remote's checkpoint and
+  sends ``Changes`` frames, at most ``window`` of them unacknowledged (so a
+  slow peer holds back the sender instead of filling memory). When it has
+  sent everything it waits for the next local change, which it then pushes
+  at once, or for the anti-entropy tick, when it reads the feed again from
+  the last acknowledged position;
+* the **receiver** merges each ``Changes`` frame, which the peer stores
+  durably, then answers ``Ack``; an ``Ack`` moves the remote's checkpoint.
+
+A frame that does not decode is logged and dropped; after ``MAX_BAD_FRAMES``
+of them the session ends. Nothing from a bad frame is applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from roamsync.peer import Peer
+from roamsync.schema import ProtocolError, RoamsyncError
+from roamsync.transport.channel import Channel, ChannelClosed
+from roamsync.transport.protocol import (
+    VERSION,
+    Ack,
+    Changes,
+    Error,
+    Hello,
+    Message,
+    decode,
+    encode,
+    negotiate,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BAD_FRAMES = 10
+FRAME_BUDGET = 1 << 20  # bytes of record state per Changes frame, roughly
+
+
+class SessionRefused(RoamsyncError):
+    """The other side may not sync with us (other company, unknown device, old version)."""
+
+
+@dataclass
+class SessionStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    records_in: int = 0
+    records_out: int = 0
+    changed_here: int = 0
+    bad_frames: int = 0
+    anti_entropy_passes: int = 0
+
+
+@dataclass
+class Session:
+    """Sync ``peer`` with whoever is at the other end of ``channel``."""
+
+    peer: Peer
+    channel: Channel
+    company: str = ""
+    anti_entropy: float = 15.0
+    window: int = 4
+    batch: int = 500
+    authorize: Callable[[Hello], str | None] | None = None  # why to refuse, or None
+    stats: SessionStats = field(default_factory=SessionStats)
+    remote: Hello | None = None
+    version: int = VERSION
+    _inflight: int = 0
+    _sent_upto: int = 0
+    _acked: asyncio.Event = field(default_factory=asyncio.Event)
+    _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        """Run until the channel closes; :class:`SessionRefused` if the hello fails."""
+        try:
+            await self._handshake()
+            self.ready.set()
+            await self._run_loops()
+        except ChannelClosed:
+            pass
+        finally:
+            await self.channel.close()
+
+    @property
+    def remote_device(self) -> str:
+        assert self.remote is not None, "no hello received yet"
+        return self.remote.device
+
+    async def _handshake(self) -> None:
+        hello = Hello(self.peer.device, self.peer.role, self.company)
+        await self._send(hello)
+        msg = await self._recv()
+        if not isinstance(msg, Hello):
+            raise SessionRefused(f"expected a hello, got {type(msg).__name__}")
+        reason = self._refusal(hello, msg)
+        if reason is not None:
+            await self._send(Error(reason))
+            raise SessionRefused(reason)
+        self.version = negotiate(hello.versions, msg.versions)
+        self.remote = msg
+        log.info("session with %s (%s) started, protocol %d", msg.device, msg.role, self.version)
+
+    def _refusal(self, mine: Hello, theirs: Hello) -> str | None:
+        if not set(mine.versions) & set(theirs.versions):
+            return f"no common protocol version: {mine.versions} and {theirs.versions}"
+        if theirs.company != self.company:
+            return f"company {theirs.company!r} is not {self.company!r}"
+        if theirs.device == self.peer.device:
+            return "a peer cannot sync with itself"
+        return self.authorize(theirs) if self.authorize is not None else None
+
+    async def _run_loops(self) -> None:
+        tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._recv_loop())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, ChannelClosed):
+                    await task
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    # -- sending -----------------------------------------------------------------
+
+    async def _send(self, msg: Message) -> None:
+        frame = encode(msg)
+        async with self._send_lock:
+            await self.channel.send(frame)
+        self.stats.frames_out += 1
+        self.stats.bytes_out += len(frame)
+
+    async def _send_loop(self) -> None:
+        remote = self.remote_device
+        changed = self.peer.listen()
+        try:
+            position = self._sent_upto = self.peer.checkpoint(remote)
+            while True:
+                changed.clear()  # before reading, so a change made meanwhile wakes us again
+                items, upto = self.peer.feed(remote, position, self.batch)
+                if upto > position:
+                    await self._send_changes(items, upto)
+                    position = upto
+                    continue
+                try:
+                    await asyncio.wait_for(changed.wait(), self.anti_entropy)
+                except TimeoutError:
+                    position = self._anti_entropy(position)
+        finally:
+            self.peer.unlisten(changed)
+
+    def _anti_entropy(self, position: int) -> int:
+        """Periodic repair: with nothing in flight, read the feed again from the checkpoint."""
+        self.stats.anti_entropy_passes += 1
+        if self._inflight == 0:
+            return min(position, self.peer.checkpoint(self.remote_device))
+        return position
+
+    async def _send_changes(self, items: list[tuple[int, str, bytes]], upto: int) -> None:
+        """Send items in frames of about FRAME_BUDGET bytes, the last one reaching ``upto``."""
+        chunk: list[tuple[str, bytes]] = []
+        size = 0
+        for i, (seq, record_id, state) in enumerate(items):
+            chunk.append((record_id, state))
+            size += len(state) + len(record_id)
+            if size >= FRAME_BUDGET and i < len(items) - 1:
+                await self._send_frame(Changes(seq, tuple(chunk)))
+                chunk, size = [], 0
+        await self._send_frame(Changes(upto, tuple(chunk)))
+
+    async def _send_frame(self, msg: Changes) -> None:
+        while self._inflight >= self.window:
+            self._acked.clear()
+            await self._acked.wait()
+        self._inflight += 1
+        self._sent_upto = msg.upto
+        await self._send(msg)
+        self.stats.records_out += len(msg.items)
+
+    # -- receiving -----------------------------------------------------------------
+
+    async def _recv(self) -> Message | None:
+        try:
+            frame = await self.channel.recv()
+            self.stats.frames_in += 1
+            self.stats.bytes_in += len(frame)
+            return decode(frame)
+        except ProtocolError as exc:
+            self.stats.bad_frames += 1
+            log.warning("dropped a bad frame from %s: %s", self._who(), exc)
+            if self.stats.bad_frames >= MAX_BAD_FRAMES:
+                raise ChannelClosed(f"too many bad frames from {self._who()}") from exc
+            return None
+
+    def _who(self) -> str:
+        return self.remote.device if self.remote is not None else "a peer"
+
+    async def _recv_loop(self) -> None:
+        remote = self.remote_device
+        while True:
+            msg = await self._recv()
+            if isinstance(msg, Changes):
+                result = await self.peer.apply_remote(msg.items, source=remote)
+                self.stats.records_in += len(msg.items)
+                self.stats.changed_here += result.changed
+                await self._send(Ack(msg.upto))
+            elif isinstance(msg, Ack):
+                self._on_ack(msg)
+            elif isinstance(msg, Error):
+                log.warning("%s ended the session: %s", remote, msg.message)
+                raise ChannelClosed(msg.message)
+            elif isinstance(msg, Hello):
+                log.warning("dropped a second hello from %s", remote)
+
+    def _on_ack(self, msg: Ack) -> None:
+        if self._inflight == 0 or msg.upto > self._sent_upto:
+            log.warning("dropped an ack for data never sent, from %s", self._who())
+            return
+        self._inflight -= 1
+        self.peer.set_checkpoint(self.remote_device, msg.upto)
+        self._acked.set()
