@@ -111,6 +111,7 @@ class Peer:
         clock: Callable[[], float] | None = None,
         cache_size: int = 2048,
         policy: str = "central",
+        label: str | None = None,
     ) -> None:
         if role not in ROLES:
             raise UsageError(f"role must be one of {ROLES}, not {role!r}")
@@ -118,6 +119,7 @@ class Peer:
             raise UsageError(f"policy must be one of {POLICIES}, not {policy!r}")
         self.store = store
         self.device = DeviceId(device)
+        self.label = label or device  # in provisional numbers: P-<label>-<n>
         self.role = role
         self.policy = policy
         self._cache: OrderedDict[str, RecordDoc] = OrderedDict()
@@ -178,14 +180,21 @@ class Peer:
 
     # -- writes -------------------------------------------------------------
 
-    async def create(self, module: str, fields: Mapping[str, object]) -> RecordId:
-        """Create a record and return its id."""
+    async def create(
+        self, module: str, fields: Mapping[str, object], *, record_id: str | None = None
+    ) -> RecordId:
+        """Create a record and return its id (a new random one unless ``record_id``)."""
         self._check_open()
         mod = get_module(module)
         check(self.role, module, "create", own=True)
         values = validate_fields(module, fields, creating=True)
         self._check_references(mod, values)
-        record_id = RecordId(secrets.token_hex(10))
+        if record_id is None:
+            record_id = secrets.token_hex(10)
+        elif not (0 < len(record_id) <= 64 and record_id.isascii()):
+            raise UsageError(f"record id {record_id!r} is not 1-64 ASCII characters")
+        elif self.store.state(record_id) is not None:
+            raise UsageError(f"record {record_id!r} exists already")
         rec = RecordDoc.load(self.client_id)
         meta: dict[str, str] = {}
         t = self.clock.now()
@@ -195,7 +204,7 @@ class Peer:
             rec.init(module, self.device, self.role, t)
         self._write(rec, mod, t, values)
         self._commit([(record_id, rec)], meta)
-        return record_id
+        return RecordId(record_id)
 
     async def update(self, module: str, record_id: str, fields: Mapping[str, object]) -> None:
         """Change some fields of a record; ``None`` clears a field."""
@@ -263,7 +272,7 @@ class Peer:
         key = f"number:{module}"
         n = int(meta.get(key) or self.store.meta(key) or 0) + 1
         meta[key] = str(n)
-        return str(n) if self.role == "main" else f"{PROVISIONAL}{self.device}-{n}"
+        return str(n) if self.role == "main" else f"{PROVISIONAL}{self.label}-{n}"
 
     # -- reads --------------------------------------------------------------
 

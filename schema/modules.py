@@ -145,6 +145,14 @@ MODULES: dict[str, Module] = {
             Field("end", DATE),
             Field("notes", NOTE),
         ),
+        _module(  # the device registry: written by main, replicated to every device
+            "devices",
+            Field("name", S, required=True),
+            Field("role", S, required=True),
+            Field("fingerprint", S, required=True),  # SHA-256 of the certificate, hex
+            Field("cert", S, required=True),  # PEM
+            Field("status", S),  # "active" or "revoked"
+        ),
         _module(
             "time_registrations",
             _ref("project", "projects", required=True),

@@ -41,7 +41,10 @@ TRAVEL_MATRIX: dict[str, tuple[Rule, Rule, Rule, Rule]] = {
     "invoices": (Y, N, N, N),
     "projects": (Y, N, N, N),
     "time_registrations": (Y, N, N, N),
+    "devices": (Y, N, N, N),
 }
+# Modules only main may write, whatever the role of the writer otherwise allows.
+MAIN_ONLY = frozenset({"devices"})
 _OPS: tuple[Operation, ...] = get_args(Operation)
 
 
@@ -51,6 +54,8 @@ def allowed(role: str, module: str, op: Operation, *, own: bool) -> bool:
     ``own`` says whether the record was created by this same device; creating
     is always "own".
     """
+    if module in MAIN_ONLY and op != "read":
+        return role == "main"
     if role != "travel":
         return True
     rule = TRAVEL_MATRIX[module][_OPS.index(op)]
@@ -67,6 +72,8 @@ def check(role: str, module: str, op: Operation, *, own: bool) -> None:
     """Raise :class:`PermissionDeniedError` unless :func:`allowed`."""
     if allowed(role, module, op, own=own):
         return
+    if module in MAIN_ONLY:
+        raise PermissionDeniedError(f"only the main device may {op} {module} records")
     if TRAVEL_MATRIX[module][_OPS.index(op)] is Rule.OWN:
         raise PermissionDeniedError(
             f"a {role} device may only {op} {module} records it created itself"

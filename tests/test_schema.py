@@ -237,9 +237,19 @@ PRODUCT_MODULES = {
 
 
 def test_every_product_module_exists() -> None:
-    assert set(MODULES) == PRODUCT_MODULES
+    assert set(MODULES) == PRODUCT_MODULES | {"devices"}  # plus the device registry
     for name in PRODUCT_MODULES:
         assert get_module(name).name == name
+
+
+@pytest.mark.parametrize("role", ["office", "travel"])
+def test_only_main_writes_the_device_registry(role: str) -> None:
+    assert allowed("main", "devices", "create", own=True)
+    assert allowed(role, "devices", "read", own=False)
+    for op in ("edit", "create", "delete"):
+        assert not allowed(role, "devices", op, own=True)  # type: ignore[arg-type]
+    with pytest.raises(PermissionDeniedError, match="only the main device"):
+        check(role, "devices", "create", own=True)
 
 
 def test_permission_matrix_covers_every_module() -> None:

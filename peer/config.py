@@ -1,0 +1,123 @@
+"""A device's data directory: its configuration file, identity, store and logs.
+
+Layout of ``DIR``::
+
+    config.json       this file's Config (written atomically)
+    tls/key.pem       the device key (mode 0600) and its self-signed certificate
+    tls/cert.pem
+    roamsync.sqlite3  the replica (roamsync.peer.store)
+    daemon.json       address and token of the running daemon's local API (0600)
+    roamsync.log      the daemon's log
+    lock              held by the process that has the store open
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from roamsync.schema import StoreError, UsageError
+
+CONFIG = "config.json"
+DAEMON = "daemon.json"
+LOG = "roamsync.log"
+LOCK = "lock"
+TLS_DIR = "tls"
+DEFAULT_PORT = 7420
+DEVICE_ID_LENGTH = 16  # hex digits of the certificate fingerprint used as the device id
+
+
+def device_id(fingerprint: str) -> str:
+    """The device id: the first 64 bits of the certificate's SHA-256 fingerprint.
+
+    The registry keeps the whole fingerprint, which TLS checks; the short form
+    is what every write in every record carries, so it is kept small.
+    """
+    return fingerprint[:DEVICE_ID_LENGTH]
+
+
+@dataclass
+class Config:
+    name: str
+    role: str
+    company_name: str
+    company: str = ""  # the company id; set by init on main, by join elsewhere
+    fingerprint: str = ""
+    main_device: str = ""
+    main_fingerprint: str = ""
+    listen: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    peers: list[str] = field(default_factory=list)  # host:port to dial without discovery
+    discovery: bool = True
+    anti_entropy: float = 15.0
+    trusted: list[str] = field(default_factory=list)  # bootstrap certificates (PEM)
+
+    @property
+    def device(self) -> str:
+        return device_id(self.fingerprint)
+
+    @property
+    def enrolled(self) -> bool:
+        return bool(self.company)
+
+
+def new_company_id() -> str:
+    return uuid.uuid4().hex
+
+
+def load_config(folder: Path) -> Config:
+    path = folder / CONFIG
+    try:
+        raw: dict[str, Any] = orjson.loads(path.read_bytes())
+        return Config(**raw)
+    except FileNotFoundError:
+        raise UsageError(f"{folder} is not a roamsync data directory (run roamsync init)") from None
+    except (OSError, orjson.JSONDecodeError, TypeError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}") from exc
+
+
+def save_config(folder: Path, config: Config) -> None:
+    data = orjson.dumps(dataclasses.asdict(config), option=orjson.OPT_INDENT_2)
+    write_atomically(folder / CONFIG, data)
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+class DirectoryLock:
+    """An exclusive lock on a data directory: one process at a time opens its store."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock if free; False if another process holds it."""
+        handle = open(self.path, "ab")  # noqa: SIM115 (held open for the lock's life)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None

@@ -1,0 +1,141 @@
+"""Nodes over real loopback TLS: enrolment, sync, refusal of strangers, revocation, discovery."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from roamsync.peer import registry
+from roamsync.peer.config import load_config
+from roamsync.peer.enrolment import init_directory, join_company
+from roamsync.peer.node import Node
+from roamsync.peer.registry import InvitationError
+
+
+async def until(condition: Callable[[], bool], limit: float = 10.0) -> None:
+    async with asyncio.timeout(limit):
+        while not condition():  # noqa: ASYNC110 (state spread over several nodes)
+            await asyncio.sleep(0.01)
+
+
+class Company:
+    """A main node plus helpers to add devices, all in tmp_path, on 127.0.0.1."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = f"Acme {uuid.uuid4().hex[:6]}"
+        self.nodes: list[Node] = []
+
+    async def start(self, folder: Path, discovery: bool = False) -> Node:
+        node = await Node.open(folder)
+        await node.start(discovery=discovery)
+        self.nodes.append(node)
+        return node
+
+    async def main(self, discovery: bool = False) -> Node:
+        await init_directory(
+            self.root / "hq", name="hq", role="main", company_name=self.name, port=0
+        )
+        return await self.start(self.root / "hq", discovery)
+
+    async def add(self, hq: Node, name: str, role: str = "office", discovery: bool = False) -> Node:
+        folder = self.root / name
+        await init_directory(folder, name=name, role=role, company_name=self.name, port=0)
+        code = registry.invite(hq.peer, hq.identity.fingerprint, role)
+        await join_company(folder, code, f"127.0.0.1:{hq.port}")
+        if discovery:  # found by discovery, not configured
+            config = load_config(folder)
+            config.peers = []
+            from roamsync.peer.config import save_config
+
+            save_config(folder, config)
+        return await self.start(folder, discovery)
+
+    async def stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+
+
+@pytest.fixture
+async def company(tmp_path: Path) -> AsyncIterator[Company]:
+    c = Company(tmp_path)
+    yield c
+    await c.stop()
+
+
+async def test_join_then_sync_both_ways(company: Company) -> None:
+    hq = await company.main()
+    laptop = await company.add(hq, "laptop", "travel")
+    assert laptop.peer.role == "travel"
+    acme = await hq.peer.create("contacts", {"name": "Acme"})
+    await until(lambda: laptop.peer.store.view(acme) is not None)
+    order = await laptop.peer.create("orders", {"contact": acme})
+    await until(lambda: laptop.peer.get("orders", order)["number"] == "1")
+    assert laptop.peer.get("orders", order)["provisional_number"] == "P-laptop-1"
+    assert {e.name for e in registry.devices(laptop.peer)} == {"hq", "laptop"}
+
+
+async def test_wrong_codes_lock_the_invitation(company: Company) -> None:
+    hq = await company.main()
+    folder = company.root / "mallory"
+    await init_directory(folder, name="mallory", role="office", company_name="x", port=0)
+    code = registry.invite(hq.peer, hq.identity.fingerprint, "office")
+    fingerprint, invitation, _ = registry.parse_code(code)
+    for _ in range(registry.MAX_ATTEMPTS):
+        with pytest.raises(InvitationError, match="wrong code"):
+            await join_company(folder, f"{fingerprint}.{invitation}.guess", f"127.0.0.1:{hq.port}")
+    with pytest.raises(InvitationError, match="locked"):
+        await join_company(folder, code, f"127.0.0.1:{hq.port}")
+
+
+async def test_a_code_for_another_main_is_not_sent(company: Company, tmp_path: Path) -> None:
+    hq = await company.main()
+    folder = company.root / "laptop"
+    await init_directory(folder, name="laptop", role="office", company_name="x", port=0)
+    code = registry.invite(hq.peer, "ab" * 32, "office")  # names another certificate
+    with pytest.raises(InvitationError, match="not the main device"):
+        await join_company(folder, code, f"127.0.0.1:{hq.port}")
+
+
+async def test_unenrolled_and_revoked_devices_are_refused(company: Company) -> None:
+    hq = await company.main()
+    office = await company.add(hq, "office")
+    await until(lambda: "office" in {s.device for s in hq.states.values()} or bool(hq.states))
+    # A stranger with its own key and a copy of the config cannot sync.
+    stranger = company.root / "stranger"
+    await init_directory(stranger, name="stranger", role="office", company_name="x", port=0)
+    config = load_config(stranger)
+    office_config = load_config(company.root / "office")
+    config.company, config.trusted, config.peers = (
+        office_config.company,
+        office_config.trusted,
+        [f"127.0.0.1:{hq.port}"],
+    )
+    from roamsync.peer.config import save_config
+
+    save_config(stranger, config)
+    intruder = await company.start(stranger)
+    secret = await hq.peer.create("contacts", {"name": "secret"})
+    await asyncio.sleep(0)
+    assert intruder.peer.store.view(secret) is None
+    assert intruder.peer.device not in hq.states
+    # Revoking a device ends its session and keeps it out.
+    await until(lambda: office.peer.store.view(secret) is not None)
+    await registry.revoke(hq.peer, "office")
+    await until(lambda: hq.states[office.peer.device].session is None)
+    later = await hq.peer.create("contacts", {"name": "after revoke"})
+    await asyncio.sleep(0.05)
+    assert office.peer.store.view(later) is None
+
+
+async def test_devices_of_one_company_find_each_other(company: Company) -> None:
+    hq = await company.main(discovery=True)
+    a = await company.add(hq, "office-a", discovery=True)
+    b = await company.add(hq, "office-b", discovery=True)
+    note = await a.peer.create("contacts", {"name": "from a"})
+    await until(lambda: b.peer.store.view(note) is not None, limit=20)
+    assert a.peer.device in b.states or b.peer.device in a.states or hq.states
