@@ -1,0 +1,373 @@
+"""The ``roamsync`` command line (click).
+
+Record commands talk to the daemon's local API when ``roamsync serve`` runs on
+the same directory, and open the store directly when it does not (one
+process at a time holds a directory's store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import logging.handlers
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from roamsync.peer import registry
+from roamsync.peer.api import ApiClient, daemon_info, device_rows, node_status, start_api, to_json
+from roamsync.peer.config import DAEMON, LOG
+from roamsync.peer.enrolment import init_directory, join_company
+from roamsync.peer.node import Node
+from roamsync.schema import FieldType, RoamsyncError, UsageError, get_module
+
+T = TypeVar("T")
+log = logging.getLogger("roamsync")
+
+DIR = click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; roamsync errors become a one-line message and exit 1."""
+    try:
+        return asyncio.run(coro)
+    except RoamsyncError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def with_node(folder: Path, fn: Callable[[Node], Awaitable[T]]) -> T:
+    """Run ``fn`` on the directory's node, opened directly (no daemon running)."""
+    node = await Node.open(folder)
+    try:
+        return await fn(node)
+    finally:
+        await node.stop()
+
+
+async def call(
+    folder: Path, api: tuple[str, str, Any], direct: Callable[[Node], Awaitable[T]]
+) -> Any:
+    """Through the daemon if it runs on ``folder``, else directly."""
+    info = daemon_info(folder)
+    if info is not None:
+        method, path, body = api
+        return await ApiClient(info).call(method, path, body)
+    return await with_node(folder, direct)
+
+
+def echo(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
+    if as_json:
+        click.echo(to_json(data).decode())
+        return
+    rows = data if isinstance(data, list) else [data]
+    if not rows:
+        click.echo("(none)")
+        return
+    columns = columns or list(rows[0])
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value > 1e9:  # a unix time
+        return dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, list | dict):
+        return orjson.dumps(value, default=str).decode()
+    return str(value)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def main(verbose: bool) -> None:
+    """roamsync: peer-to-peer sync of a company database between its devices."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr)
+
+
+@main.command()
+@DIR
+@click.option("--device", "name", required=True, help="This device's name, unique in the company.")
+@click.option("--role", type=click.Choice(["main", "office", "travel"]), required=True)
+@click.option("--company", "company_name", required=True, help="The company's name.")
+@click.option("--port", type=int, default=7420, show_default=True, help="Sync port (0: any).")
+@click.option(
+    "--listen",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen and announce on. Loopback by default; give a LAN address to expose it.",
+)
+@click.option("--peer", "peers", multiple=True, help="host:port of a peer to dial (repeatable).")
+@click.option("--no-discovery", is_flag=True, help="Do not use zeroconf.")
+def init(
+    folder: Path,
+    name: str,
+    role: str,
+    company_name: str,
+    port: int,
+    listen: str,
+    peers: tuple[str, ...],
+    no_discovery: bool,
+) -> None:
+    """Create a device: its key, certificate and configuration in DIR."""
+    config = run(
+        init_directory(
+            folder,
+            name=name,
+            role=role,
+            company_name=company_name,
+            listen=listen,
+            port=port,
+            peers=list(peers),
+            discovery=not no_discovery,
+        )
+    )
+    click.echo(f"created {role} device {name} ({config.device}) in {folder}")
+    if role != "main":
+        click.echo("next: `roamsync invite` on main, then here")
+        click.echo("      `roamsync join DIR CODE --peer HOST:PORT`")
+
+
+@main.command()
+@DIR
+@click.option("--peer", "peers", multiple=True, help="host:port of a peer to dial (repeatable).")
+@click.option("--no-discovery", is_flag=True, help="Do not use zeroconf.")
+def serve(folder: Path, peers: tuple[str, ...], no_discovery: bool) -> None:
+    """Run the device headless: sync with peers until SIGTERM or Ctrl-C."""
+    _log_to_file(folder)
+    run(_serve(folder, list(peers), not no_discovery))
+
+
+def _log_to_file(folder: Path) -> None:
+    handler = logging.handlers.RotatingFileHandler(folder / LOG, maxBytes=5 << 20, backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level, logging.INFO))
+    for handler_ in root.handlers:
+        if isinstance(handler_, logging.StreamHandler) and handler_.stream is sys.stderr:
+            handler_.setLevel(logging.WARNING)
+
+
+async def _serve(folder: Path, peers: list[str], discovery: bool) -> None:
+    node = await Node.open(folder)
+    node.config.peers = [*node.config.peers, *(p for p in peers if p not in node.config.peers)]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = None
+    try:
+        await node.start(discovery=discovery and node.config.discovery)
+        runner = await start_api(node)
+        click.echo(
+            f"serving {node.config.name} ({node.peer.role}) on {node.config.listen}:{node.port}"
+        )
+        sys.stdout.flush()
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await node.stop()
+        with contextlib.suppress(FileNotFoundError):
+            (folder / DAEMON).unlink()
+
+
+@main.command()
+@DIR
+@click.option(
+    "--role", type=click.Choice(["office", "travel"]), default="office", show_default=True
+)
+@click.option("--expires", default=24.0, show_default=True, help="Hours the code stays valid.")
+def invite(folder: Path, role: str, expires: float) -> None:
+    """On main: print a single-use enrolment code for a new device."""
+
+    async def direct(node: Node) -> Any:
+        return {"code": registry.invite(node.peer, node.identity.fingerprint, role, expires * 3600)}
+
+    result = run(call(folder, ("POST", "/invite", {"role": role, "ttl": expires * 3600}), direct))
+    click.echo(result["code"])
+
+
+@main.command()
+@DIR
+@click.argument("code")
+@click.option("--peer", "address", required=True, help="host:port of the main device.")
+def join(folder: Path, code: str, address: str) -> None:
+    """Enrol this device in a company with a code from `roamsync invite`."""
+    config = run(join_company(folder, code, address))
+    click.echo(f"joined {config.company_name} as {config.role} device {config.name}")
+
+
+@main.command()
+@DIR
+@click.argument("device")
+def disconnect(folder: Path, device: str) -> None:
+    """On main: revoke a device (by name or id); its data stays."""
+
+    async def direct(node: Node) -> Any:
+        entry = await registry.revoke(node.peer, device)
+        return {"device": entry.device, "name": entry.name, "status": entry.status}
+
+    result = run(call(folder, ("POST", "/disconnect", {"device": device}), direct))
+    click.echo(f"disconnected {result['name']} ({result['device']})")
+
+
+@main.command()
+@DIR
+@JSON
+def devices(folder: Path, as_json: bool) -> None:
+    """The company's devices: role, online or not, last seen."""
+
+    async def direct(node: Node) -> Any:
+        return device_rows(node)
+
+    rows = run(call(folder, ("GET", "/devices", None), direct))
+    echo(rows, as_json, ["name", "device", "role", "status", "online", "last_seen"])
+
+
+@main.command()
+@DIR
+@JSON
+def status(folder: Path, as_json: bool) -> None:
+    """This device and its sync peers."""
+
+    async def direct(node: Node) -> Any:
+        return node_status(node)
+
+    info = run(call(folder, ("GET", "/status", None), direct))
+    if as_json:
+        echo(info, True)
+        return
+    running = "running" if daemon_info(folder) else "not running"
+    click.echo(f"{info['name']} ({info['role']}) of {info['company']}: daemon {running}")
+    echo(info["peers"], False, ["device", "connected", "address", "behind", "last_error"])
+
+
+def _parse_assignments(module: str, pairs: tuple[str, ...]) -> dict[str, Any]:
+    mod = get_module(module)
+    fields: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not FIELD=VALUE")
+        fields[name] = _parse_value(mod.field(name).type, text)
+    return fields
+
+
+def _parse_value(kind: FieldType, text: str) -> Any:
+    if text == "":
+        return None
+    if kind is FieldType.NUMBER:
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+    if kind is FieldType.BOOL:
+        return text.lower() in ("1", "true", "yes", "y")
+    return text
+
+
+@main.command()
+@DIR
+@click.argument("module")
+@click.argument("assignments", nargs=-1, metavar="FIELD=VALUE...")
+@click.option("--id", "record_id", help="Update this record instead of creating one.")
+def put(folder: Path, module: str, assignments: tuple[str, ...], record_id: str | None) -> None:
+    """Create a record (prints its id) or, with --id, update one."""
+    try:
+        fields = _parse_assignments(module, assignments)
+    except RoamsyncError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+    async def direct(node: Node) -> Any:
+        if record_id is None:
+            return {"id": await node.peer.create(module, fields)}
+        await node.peer.update(module, record_id, fields)
+        return {"id": record_id}
+
+    api = (
+        ("POST", f"/records/{module}", fields)
+        if record_id is None
+        else ("PATCH", f"/records/{module}/{record_id}", fields)
+    )
+    click.echo(run(call(folder, api, direct))["id"])
+
+
+@main.command()
+@DIR
+@click.argument("module")
+@click.argument("record_id", metavar="ID")
+@JSON
+def get(folder: Path, module: str, record_id: str, as_json: bool) -> None:
+    """Show one record."""
+
+    async def direct(node: Node) -> Any:
+        return node.peer.get(module, record_id)
+
+    record = run(call(folder, ("GET", f"/records/{module}/{record_id}", None), direct))
+    if as_json:
+        echo(record, True)
+    else:
+        for key, value in record.items():
+            click.echo(f"{key}: {_cell(value)}")
+
+
+@main.command(name="list")
+@DIR
+@click.argument("module")
+@JSON
+def list_(folder: Path, module: str, as_json: bool) -> None:
+    """List the live records of a module."""
+
+    async def direct(node: Node) -> Any:
+        return node.peer.list(module)
+
+    echo(run(call(folder, ("GET", f"/records/{module}", None), direct)), as_json)
+
+
+@main.command()
+@DIR
+@JSON
+def conflicts(folder: Path, as_json: bool) -> None:
+    """The conflict log: open conflicts and those of the last 7 days."""
+
+    async def direct(node: Node) -> Any:
+        return [c.__dict__ for c in node.peer.conflicts()]
+
+    rows = run(call(folder, ("GET", "/conflicts", None), direct))
+    if as_json:
+        echo(rows, True)
+        return
+    table = [
+        {
+            "record": r["record"],
+            "field": r["field"],
+            "values": ", ".join(f"{v['value']!r} by {v['device']}" for v in r["values"]),
+            "winner": r["winner"]["value"],
+            "policy": r["policy"],
+            "status": r["status"],
+        }
+        for r in rows
+    ]
+    echo(table, False)
+
+
+def entry() -> None:
+    """Console entry point."""
+    try:
+        main()
+    except UsageError as exc:  # pragma: no cover - click handles most
+        raise SystemExit(f"UsageError: {exc}") from exc
