@@ -1,111 +1,148 @@
-"""In-process demo: a main, an office and a travel device converge after offline work.
+"""Demo: a main, an office and a travel device as real processes on loopback.
 
-Run with ``make demo``. Each device is a real replica with its own SQLite store
-in a temporary directory; they sync through the same protocol messages the
-network will carry (``roamsync.transport.memory``).
+Run with ``make demo``. Each device is a ``roamsync serve`` daemon with its
+own data directory in a temporary folder; they find each other with zeroconf
+(bound to 127.0.0.1) and sync over mutual-TLS websockets. Every step is a
+``roamsync`` command, as a user would type it.
+
+The story: the company is set up on main; an office PC and Anna's laptop
+join; the laptop goes offline; both sides edit, including the same field of
+the same contact, and Anna takes two orders; the laptop comes back; all
+three converge, main's value wins the conflict (logged), and main renumbers
+the offline orders.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
+import signal
+import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from roamsync.peer import Peer
-from roamsync.transport.memory import sync
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [["" if r.get(c) is None else str(r[c]) for c in columns] for r in rows]
-    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
-    body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join([line, "  ".join("-" * w for w in widths), *body])
+ROAMSYNC = str(Path(sys.executable).parent / "roamsync")
 
 
 def say(text: str) -> None:
-    print(f"\n== {text}")
+    print(f"\n== {text}", flush=True)
 
 
-async def scenario(root: Path) -> None:
-    hq = await Peer.open(root / "hq", device="hq", role="main")
-    office = await Peer.open(root / "office", device="office-pc", role="office")
-    laptop = await Peer.open(root / "laptop", device="laptop-anna", role="travel")
-    peers = (hq, office, laptop)
+def run(*args: object, show: bool = True) -> str:
+    command = [ROAMSYNC, *map(str, args)]
+    if show:
+        print("$ roamsync " + " ".join(_short(a) for a in args), flush=True)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"roamsync {args} failed:\n{done.stderr}")
+    return done.stdout.strip()
 
-    say("main sets up the company database and everyone syncs")
-    acme = await hq.create("contacts", {"name": "Acme AS", "phone": "+47 22 00 00 00"})
-    nordic = await hq.create("contacts", {"name": "Nordic Tools AB", "email": "info@nordic.se"})
-    widget = await hq.create("products", {"name": "Widget", "price": "120.00"})
-    await hq.create("orders", {"contact": acme, "total": "240.00", "title": "2 widgets"})
-    await sync(hq, office)
-    await sync(office, laptop)
-    print(f"laptop has {laptop.count('contacts')} contacts, {laptop.count('orders')} order")
 
-    say("the laptop goes offline; both sides keep working")
-    await laptop.update("contacts", acme, {"phone": "+47 99 99 99 99", "notes": "Met Kari."})
-    await hq.update("contacts", acme, {"phone": "+47 22 11 11 11"})  # same field: conflict
-    await office.update("contacts", nordic, {"phone": "+46 8 123 45"})
-    await laptop.update("contacts", nordic, {"email": "sales@nordic.se"})  # other field: merges
-    offline_orders = [
-        await laptop.create("orders", {"contact": acme, "total": "360.00", "title": "3 widgets"}),
-        await laptop.create("orders", {"contact": nordic, "total": "120.00", "title": "1 widget"}),
-    ]
-    for order in offline_orders:
-        print(
-            f"laptop created order with provisional number {laptop.get('orders', order)['number']}"
+def _short(arg: object) -> str:
+    text = str(arg)
+    return Path(text).name if "/" in text else (text[:24] + "…" if len(text) > 40 else text)
+
+
+def wait_for(what: str, condition: Callable[[], bool], limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+class Daemon:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.proc = subprocess.Popen(
+            [ROAMSYNC, "serve", str(folder)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
-    try:
-        await laptop.update("products", widget, {"price": "1.00"})
-    except Exception as exc:  # the permission matrix, enforced by the local API
-        print(f"laptop may not change prices: {type(exc).__name__}: {exc}")
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "serving" not in line:
+            raise SystemExit(f"{folder.name} did not start: {line}")
+        print(f"   {line.strip()}", flush=True)
+        self.port = int(line.rsplit(":", 1)[1])
 
-    say("the laptop comes back to the office and syncs with the office PC, which syncs with main")
-    await sync(laptop, office)
-    await sync(office, hq)
-    await sync(office, laptop)
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
 
-    say("converged contacts (identical on all three devices)")
-    views = [p.list("contacts") for p in peers]
-    assert views[0] == views[1] == views[2], "replicas differ"
-    print(table(views[0], ["name", "phone", "email", "notes"]))
 
-    say("orders: main renumbered the offline ones; the provisional number stays searchable")
-    orders = sorted(hq.list("orders"), key=lambda o: int(o["number"]))
-    print(table(orders, ["number", "provisional_number", "title", "total"]))
-    found = laptop.find("orders", "P-laptop-anna-1")[0]
-    print(f"laptop searches P-laptop-anna-1 -> order {found['number']}")
+def records(folder: Path, module: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(run("list", folder, module, "--json", show=False))
+    return rows
 
-    say("conflict log (main's value won the same-field conflict)")
-    rows = [
-        {
-            "field": c.field,
-            "values": ", ".join(f"{v['value']!r} by {v['device']}" for v in c.values),
-            "winner": c.winner["value"],
-            "policy": c.policy,
-            "status": c.status,
-        }
-        for c in hq.conflicts()
-    ]
-    print(table(rows, ["field", "values", "winner", "policy", "status"]))
 
-    say("at check-in Anna keeps her own phone number (policy: keep local)")
-    await laptop.apply_policy("local")
-    await sync(laptop, office)
-    await sync(office, hq)
-    print(f"phone on main is now {hq.get('contacts', acme)['phone']}")
-    log = [{"policy": c.policy, "status": c.status} for c in hq.conflicts()]
-    print(table(log, ["policy", "status"]))
-    for peer in peers:
-        await peer.close()
+def scenario(root: Path) -> None:
+    hq, office, laptop = root / "hq", root / "office", root / "laptop"
+    say("set up the company on main, start it")
+    run("init", hq, "--device", "hq", "--role", "main", "--company", "Acme AS", "--port", "0")
+    daemons = {"hq": Daemon(hq)}
+    address = f"127.0.0.1:{daemons['hq'].port}"
+
+    say("an office PC and Anna's laptop join with invitation codes")
+    for folder, name, role in ((office, "office-pc", "office"), (laptop, "anna", "travel")):
+        run("init", folder, "--device", name, "--role", role, "--company", "Acme AS", "--port", "0")
+        code = run("invite", hq, "--role", role)
+        print(f"   code: {code[:20]}…")
+        run("join", folder, code, "--peer", address)
+        daemons[name] = Daemon(folder)
+
+    say("main enters customers; everyone receives them")
+    acme = run("put", hq, "contacts", "name=Acme AS", "phone=+47 22 00 00 00")
+    nordic = run("put", hq, "contacts", "name=Nordic Tools AB", "email=info@nordic.se")
+    wait_for("the laptop to receive them", lambda: len(records(laptop, "contacts")) == 2)
+    print(run("devices", hq))
+
+    say("Anna's laptop goes offline")
+    daemons.pop("anna").stop()
+
+    say("both sides keep working")
+    run("put", hq, "contacts", "--id", acme, "phone=+47 22 11 11 11")
+    run("put", office, "contacts", "--id", nordic, "phone=+46 8 123 45")
+    run("put", laptop, "contacts", "--id", acme, "phone=+47 99 99 99 99", "notes=Met Kari.")
+    run("put", laptop, "contacts", "--id", nordic, "email=sales@nordic.se")
+    for total in ("360.00", "120.00"):
+        order = run("put", laptop, "orders", f"contact={acme}", f"total={total}")
+        got = json.loads(run("get", laptop, "orders", order, "--json", show=False))
+        print(f"   offline order of {total} has provisional number {got['number']}")
+
+    say("the laptop comes back and syncs")
+    daemons["anna"] = Daemon(laptop)
+    folders = (hq, office, laptop)
+
+    def converged() -> bool:
+        views = [(records(f, "contacts"), records(f, "orders")) for f in folders]
+        numbered = all(not str(o["number"]).startswith("P-") for o in views[0][1])
+        return numbered and len(views[0][1]) == 2 and views[0] == views[1] == views[2]
+
+    wait_for("all three to converge", converged)
+    print("   all three devices hold identical contacts and orders")
+
+    say("converged contacts")
+    print(run("list", hq, "contacts"))
+    say("orders: main renumbered the offline ones and kept the provisional number")
+    print(run("list", hq, "orders"))
+    say("conflict log: main's phone number won the same-field conflict")
+    print(run("conflicts", hq))
+
+    for daemon in daemons.values():
+        daemon.stop()
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="roamsync-demo-") as tmp:
-        asyncio.run(scenario(Path(tmp)))
-    print("\ndemo finished: all replicas converged")
+        scenario(Path(tmp))
+    print("\ndemo finished")
     return 0
 
 

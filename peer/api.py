@@ -100,6 +100,18 @@ def device_rows(node: Node) -> list[dict[str, Any]]:
     return rows
 
 
+def conflict_rows(node: Node) -> list[dict[str, Any]]:
+    """The conflict log, each writer also named as the registry names it."""
+    names = {e.device: e.name for e in registry.devices(node.peer)}
+    rows = []
+    for conflict in node.peer.conflicts():
+        row = dict(conflict.__dict__)
+        for version in [*row["values"], row["winner"]]:
+            version["name"] = names.get(version["device"], version["device"])
+        rows.append(row)
+    return rows
+
+
 class Api:
     """Routes over one node."""
 
@@ -155,7 +167,7 @@ class Api:
         return self.node.peer.get(request.match_info["module"], request.match_info["id"])
 
     def _conflicts(self, request: web.Request) -> Any:
-        return [c.__dict__ for c in self.node.peer.conflicts()]
+        return conflict_rows(self.node)
 
     async def _create(self, request: web.Request) -> Any:
         fields = orjson.loads(await request.read())

@@ -22,7 +22,15 @@ import click
 import orjson
 
 from roamsync.peer import registry
-from roamsync.peer.api import ApiClient, daemon_info, device_rows, node_status, start_api, to_json
+from roamsync.peer.api import (
+    ApiClient,
+    conflict_rows,
+    daemon_info,
+    device_rows,
+    node_status,
+    start_api,
+    to_json,
+)
 from roamsync.peer.config import DAEMON, LOG
 from roamsync.peer.enrolment import init_directory, join_company
 from roamsync.peer.node import Node
@@ -345,7 +353,7 @@ def conflicts(folder: Path, as_json: bool) -> None:
     """The conflict log: open conflicts and those of the last 7 days."""
 
     async def direct(node: Node) -> Any:
-        return [c.__dict__ for c in node.peer.conflicts()]
+        return conflict_rows(node)
 
     rows = run(call(folder, ("GET", "/conflicts", None), direct))
     if as_json:
@@ -355,7 +363,7 @@ def conflicts(folder: Path, as_json: bool) -> None:
         {
             "record": r["record"],
             "field": r["field"],
-            "values": ", ".join(f"{v['value']!r} by {v['device']}" for v in r["values"]),
+            "values": ", ".join(f"{v['value']!r} by {v['name']}" for v in r["values"]),
             "winner": r["winner"]["value"],
             "policy": r["policy"],
             "status": r["status"],
