@@ -159,3 +159,42 @@ async def test_an_ack_for_data_never_sent_is_ignored(open_peer: OpenPeer) -> Non
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_an_oversized_frame_closes_only_that_connection(
+    open_peer: OpenPeer, connect: Connect
+) -> None:
+    import aiohttp
+    from aiohttp import web
+
+    from roamsync.transport.protocol import MAX_FRAME
+    from roamsync.transport.websocket import SYNC_PATH, accept
+
+    a, b = await open_peer("a"), await open_peer("b")
+    await connect(a, b)  # a healthy session beside the hostile connection
+    ended = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        channel = await accept(request)
+        await Session(a, channel, company="acme").run()
+        ended.set()
+        return channel.ws
+
+    app = web.Application()
+    app.router.add_get(SYNC_PATH, handler)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(f"http://127.0.0.1:{port}{SYNC_PATH}", max_msg_size=0)
+            await ws.send_bytes(encode(Hello("hostile", "office", "acme")))
+            with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                await ws.send_bytes(b"\x02" + b"\x00" * (MAX_FRAME + 1))  # the server hangs up
+            await asyncio.wait_for(ended.wait(), 10)  # that connection is closed...
+            await ws.close()
+        acme = await a.create("contacts", {"name": "still serving"})
+        await until(lambda: b.store.view(acme) is not None)  # ...the other one goes on
+    finally:
+        await runner.cleanup()
