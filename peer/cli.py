@@ -151,10 +151,15 @@ def init(
 @DIR
 @click.option("--peer", "peers", multiple=True, help="host:port of a peer to dial (repeatable).")
 @click.option("--no-discovery", is_flag=True, help="Do not use zeroconf.")
-def serve(folder: Path, peers: tuple[str, ...], no_discovery: bool) -> None:
+@click.option(
+    "--anti-entropy", type=float, default=None, help="Seconds between repair passes [15]."
+)
+def serve(
+    folder: Path, peers: tuple[str, ...], no_discovery: bool, anti_entropy: float | None
+) -> None:
     """Run the device headless: sync with peers until SIGTERM or Ctrl-C."""
     _log_to_file(folder)
-    run(_serve(folder, list(peers), not no_discovery))
+    run(_serve(folder, list(peers), not no_discovery, anti_entropy))
 
 
 def _log_to_file(folder: Path) -> None:
@@ -168,8 +173,12 @@ def _log_to_file(folder: Path) -> None:
             handler_.setLevel(logging.WARNING)
 
 
-async def _serve(folder: Path, peers: list[str], discovery: bool) -> None:
+async def _serve(
+    folder: Path, peers: list[str], discovery: bool, anti_entropy: float | None
+) -> None:
     node = await Node.open(folder)
+    if anti_entropy is not None:
+        node.config.anti_entropy = anti_entropy
     node.config.peers = [*node.config.peers, *(p for p in peers if p not in node.config.peers)]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
