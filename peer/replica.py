@@ -455,6 +455,10 @@ class Peer:
         self._check_open()
         return self.store.feed(after, limit, peer)
 
+    def count_feed(self, peer: str, after: int) -> int:
+        """How many records :meth:`feed` has left for ``peer`` after ``after``."""
+        return self.store.count_feed(after, peer)
+
     def checkpoint(self, peer: str) -> int:
         """How far in this replica's change feed ``peer`` has acknowledged."""
         return int(self.store.meta(f"checkpoint:{peer}") or 0)

@@ -97,6 +97,7 @@ class Store(Protocol):
     def feed(
         self, after: int, limit: int, peer: str
     ) -> tuple[list[tuple[int, str, bytes]], int]: ...
+    def count_feed(self, after: int, peer: str) -> int: ...
     def last_seq(self) -> int: ...
     def unnumbered(self) -> list[str]: ...
     def conflicts(self) -> list[tuple[str, str, bytes]]: ...
@@ -215,6 +216,11 @@ class SqliteStore:
         items = [(s, i, bytes(st)) for s, i, st, origin in rows if origin != peer]
         return items, (rows[-1][0] if rows else after)
 
+    def count_feed(self, after: int, peer: str) -> int:
+        """How many records ``feed`` has left for ``peer`` after ``after``."""
+        sql = "SELECT count(*) FROM records WHERE seq > ? AND (origin IS NULL OR origin != ?)"
+        return int(self._rows(sql, after, peer)[0][0])
+
     def last_seq(self) -> int:
         return self._seq
 
@@ -300,6 +306,9 @@ class MemoryStore:
         scanned = scanned[:limit]
         items = [(s, r.id, r.state) for s, r in scanned if r.origin != peer]
         return items, (scanned[-1][0] if scanned else after)
+
+    def count_feed(self, after: int, peer: str) -> int:
+        return sum(1 for s, r in self.rows.values() if s > after and r.origin != peer)
 
     def last_seq(self) -> int:
         return self.seq

@@ -16,12 +16,14 @@ from roamsync.transport.protocol import (
     MAX_FRAME,
     MAX_ID,
     MAX_ITEMS,
+    PENDING,
     VERSION,
     Ack,
     Changes,
     Error,
     Hello,
     Message,
+    Pending,
     decode,
     encode,
     negotiate,
@@ -72,6 +74,8 @@ ROUND_TRIPS: list[Message] = [
     Ack(0),
     Ack(127),
     Ack(128),
+    Pending(0),
+    Pending(100_000),
     Ack(2**63 - 1),
     Error(""),
     Error("store full: ø 😀\n"),
@@ -164,7 +168,7 @@ def test_empty_frame() -> None:
     assert isinstance(err, RoamsyncError)
 
 
-@pytest.mark.parametrize("kind", [0, 5, 9, 0x7F, 0xFF])
+@pytest.mark.parametrize("kind", [0, 6, 9, 0x7F, 0xFF])
 def test_unknown_type(kind: int) -> None:
     assert_refused(bytes([kind]) + encode(Ack(1))[1:], "unknown message type")
 
@@ -282,7 +286,7 @@ def decodes_or_refuses(frame: bytes) -> None:
         msg = decode(frame)
     except ProtocolError:
         return
-    assert isinstance(msg, Hello | Changes | Ack | Error)
+    assert isinstance(msg, Hello | Changes | Ack | Error | Pending)
     # Whatever decodes is a well-formed message that encodes back to a decodable frame.
     assert decode(encode(msg)) == msg
 
@@ -294,7 +298,7 @@ def test_fuzz_arbitrary_bytes(frame: bytes) -> None:
 
 
 @settings(max_examples=1000, deadline=None)
-@given(st.sampled_from([HELLO, CHANGES, ACK, ERROR]), st.binary(max_size=300))
+@given(st.sampled_from([HELLO, CHANGES, ACK, ERROR, PENDING]), st.binary(max_size=300))
 def test_fuzz_arbitrary_body_of_each_type(kind: int, body: bytes) -> None:
     decodes_or_refuses(bytes([kind]) + body)
 
@@ -306,6 +310,7 @@ SEEDS = [
     encode(Changes(2**35, (("a" * MAX_ID, bytes(range(40))), ("b", b"\x80\x80")))),
     encode(Ack(300)),
     encode(Error("bad")),
+    encode(Pending(12)),
 ]
 
 mutation = st.tuples(

@@ -75,8 +75,15 @@ async def test_resume_costs_what_changed(open_peer: OpenPeer, connect: Connect) 
     await until(lambda: a.checkpoint("b") == a.last_seq() and b.checkpoint("a") == b.last_seq())
     assert sa.stats.records_out == 1
     assert sb.stats.records_out <= 1  # at most the one record, echoed once
-    assert sa.stats.frames_out + sb.stats.frames_out <= 10
+    assert sa.stats.frames_out + sb.stats.frames_out <= 14  # hellos, pendings, changes, acks
     assert sa.stats.bytes_out + sb.stats.bytes_out < 10_000
+    await sa.channel.close()
+    sa, sb = await connect(a, b)  # idle: nothing changed
+    await until(lambda: sa.remote_idle.is_set() and sb.remote_idle.is_set())
+    assert sa.caught_up()
+    assert sb.caught_up()
+    assert sa.stats.frames_out + sb.stats.frames_out == 4  # two hellos, two "pending: 0"
+    assert sa.stats.bytes_out + sb.stats.bytes_out < 1_000
 
 
 async def test_relaying_through_sessions(open_peer: OpenPeer, connect: Connect) -> None:
@@ -98,8 +105,8 @@ async def test_a_slow_peer_gets_at_most_window_frames_in_flight(open_peer: OpenP
     task = asyncio.create_task(session.run())
     try:
         await far.send(encode(Hello("slow", "office", "acme")))
-        frames = [await asyncio.wait_for(far.recv(), 5) for _ in range(4)]  # hello + 3 changes
-        assert [f[0] for f in frames] == [1, 2, 2, 2]
+        frames = [await asyncio.wait_for(far.recv(), 5) for _ in range(5)]
+        assert [f[0] for f in frames] == [1, 5, 2, 2, 2]  # hello, pending, 3 changes
         with pytest.raises(TimeoutError):  # the fourth waits for an ack
             await asyncio.wait_for(far.recv(), 0.2)
         await far.send(encode(Ack(5)))
@@ -119,7 +126,7 @@ async def test_another_company_is_refused_before_any_data(open_peer: OpenPeer) -
     task = asyncio.create_task(session.run())
     await far.send(encode(Hello("intruder", "office", "evil-corp")))
     frames = [await asyncio.wait_for(far.recv(), 5) for _ in range(2)]
-    assert [f[0] for f in frames] == [1, 4]  # our hello, then an error: no Changes
+    assert [f[0] for f in frames] == [1, 4]  # our hello, then an error: no record data
     with pytest.raises(SessionRefused, match="company"):
         await asyncio.wait_for(task, 5)
 

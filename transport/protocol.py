@@ -19,7 +19,7 @@ MAX_ITEMS = 10_000
 MAX_ID = 64
 MAX_FRAME = 16 * 1024 * 1024
 
-HELLO, CHANGES, ACK, ERROR = 1, 2, 3, 4
+HELLO, CHANGES, ACK, ERROR, PENDING = 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,14 @@ class Error:
     message: str
 
 
-Message = Hello | Changes | Ack | Error
+@dataclass(frozen=True)
+class Pending:
+    """How many records the sender still has to send; 0 means "you have all I have"."""
+
+    count: int
+
+
+Message = Hello | Changes | Ack | Error | Pending
 
 
 def negotiate(mine: tuple[int, ...], theirs: tuple[int, ...]) -> int:
@@ -89,9 +96,9 @@ def _encode(msg: Message) -> bytes:
             _put_bytes(out, record_id.encode())
             _put_bytes(out, update)
         return bytes(out)
-    if isinstance(msg, Ack):
-        out = bytearray([ACK])
-        _put_uint(out, msg.upto)
+    if isinstance(msg, Ack | Pending):
+        out = bytearray([ACK if isinstance(msg, Ack) else PENDING])
+        _put_uint(out, msg.upto if isinstance(msg, Ack) else msg.count)
         return bytes(out)
     return bytes([ERROR]) + msg.message.encode()
 
@@ -107,11 +114,11 @@ def decode(frame: bytes) -> Message:
         return _decode_hello(bytes(body))
     if kind == CHANGES:
         return _decode_changes(_Reader(body))
-    if kind == ACK:
+    if kind in (ACK, PENDING):
         reader = _Reader(body)
-        ack = Ack(reader.uint())
+        value = reader.uint()
         reader.end()
-        return ack
+        return Ack(value) if kind == ACK else Pending(value)
     if kind == ERROR:
         try:
             return Error(bytes(body).decode())

@@ -33,6 +33,7 @@ from roamsync.transport.protocol import (
     Error,
     Hello,
     Message,
+    Pending,
     decode,
     encode,
     negotiate,
@@ -72,7 +73,10 @@ class Session:
     window: int = 4
     batch: int = 500
     authorize: Callable[[Hello], str | None] | None = None  # why to refuse, or None
+    on_progress: Callable[[int, int], None] | None = None  # records received, expected
     stats: SessionStats = field(default_factory=SessionStats)
+    remote_idle: asyncio.Event = field(default_factory=asyncio.Event)  # it sent us all it has
+    _expected: int = 0
     remote: Hello | None = None
     version: int = VERSION
     _inflight: int = 0
@@ -148,13 +152,19 @@ class Session:
         changed = self.peer.listen()
         try:
             position = self._sent_upto = self.peer.checkpoint(remote)
+            pending = self.peer.count_feed(remote, position)
+            await self._send(Pending(pending))
+            idle_told = pending == 0
             while True:
                 changed.clear()  # before reading, so a change made meanwhile wakes us again
                 items, upto = self.peer.feed(remote, position, self.batch)
                 if upto > position:
                     await self._send_changes(items, upto)
-                    position = upto
+                    position, idle_told = upto, False
                     continue
+                if not idle_told:
+                    await self._send(Pending(0))
+                    idle_told = True
                 try:
                     await asyncio.wait_for(changed.wait(), self.anti_entropy)
                 except TimeoutError:
@@ -213,10 +223,17 @@ class Session:
         while True:
             msg = await self._recv()
             if isinstance(msg, Changes):
+                self.remote_idle.clear()
                 result = await self.peer.apply_remote(msg.items, source=remote)
                 self.stats.records_in += len(msg.items)
                 self.stats.changed_here += result.changed
                 await self._send(Ack(msg.upto))
+                self._progress()
+            elif isinstance(msg, Pending):
+                self._expected = self.stats.records_in + msg.count
+                if msg.count == 0:
+                    self.remote_idle.set()
+                self._progress()
             elif isinstance(msg, Ack):
                 self._on_ack(msg)
             elif isinstance(msg, Error):
@@ -224,6 +241,17 @@ class Session:
                 raise ChannelClosed(msg.message)
             elif isinstance(msg, Hello):
                 log.warning("dropped a second hello from %s", remote)
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            done = self.stats.records_in
+            self.on_progress(done, max(done, self._expected))
+
+    def caught_up(self) -> bool:
+        """Both ways: the remote has acknowledged all we have, and sent us all it has."""
+        if self.remote is None or not self.remote_idle.is_set() or self._inflight:
+            return False
+        return self.peer.checkpoint(self.remote_device) >= self.peer.last_seq()
 
     def _on_ack(self, msg: Ack) -> None:
         if self._inflight == 0 or msg.upto > self._sent_upto:
