@@ -58,6 +58,9 @@ class Config:
     discovery: bool = True
     anti_entropy: float = 15.0
     trusted: list[str] = field(default_factory=list)  # bootstrap certificates (PEM)
+    offline: bool = False  # checked out: no syncing, sync settings locked
+    offline_since: str = ""
+    sample: bool = False  # a sample company: never syncs
 
     @property
     def device(self) -> str:

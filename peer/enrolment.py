@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from roamsync.peer import registry
+from roamsync.peer import company, registry
 from roamsync.peer.config import (
     CONFIG,
     DEFAULT_PORT,
@@ -36,6 +36,7 @@ async def init_directory(
     port: int = DEFAULT_PORT,
     peers: list[str] | None = None,
     discovery: bool = True,
+    profile: dict[str, str] | None = None,
 ) -> Config:
     """Create a device: its key and certificate, its config; on main, the company."""
     if role not in ROLES:
@@ -60,6 +61,7 @@ async def init_directory(
         config.main_fingerprint = identity.fingerprint
         async with await Peer.open(folder, device=config.device, role="main", label=name) as peer:
             await registry.enroll(peer, name, "main", identity.fingerprint, identity.cert_pem)
+            await company.set_profile(peer, {"name": company_name, **(profile or {})})
     save_config(folder, config)
     return config
 
@@ -78,6 +80,8 @@ async def join_company(folder: Path, code: str, address: str) -> Config:
         "cert": identity.cert_pem,
     }
     reply = await _ask_main(address, main_fingerprint, request)
+    if "missing" in reply:
+        raise company.CriteriaError([str(m) for m in reply["missing"]])
     if "error" in reply:
         raise registry.InvitationError(str(reply["error"]))
     config.company = str(reply["company"])

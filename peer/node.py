@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import random
 import ssl
@@ -28,8 +29,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from roamsync.peer import registry
-from roamsync.peer.config import TLS_DIR, Config, DirectoryLock, load_config
+from roamsync.peer import company, journal, registry
+from roamsync.peer.config import TLS_DIR, Config, DirectoryLock, load_config, save_config
 from roamsync.peer.replica import Peer
 from roamsync.schema import RoamsyncError, UsageError
 from roamsync.transport import tls
@@ -81,6 +82,8 @@ class Node:
     _discovery: Discovery | None = None
     _trusted: set[str] = field(default_factory=set)
     _stopping: bool = False
+    _discover: bool = True
+    last_error: str | None = None
 
     @classmethod
     async def open(cls, folder: Path, **options: Any) -> Node:
@@ -104,8 +107,20 @@ class Node:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self, *, discovery: bool | None = None) -> None:
+        """Go online: listen, dial, discover; a checked-out device stays offline."""
+        if self.config.sample:
+            raise NodeError("this is a sample company: it never syncs")
+        self._discover = self.config.discovery if discovery is None else discovery
         self._refresh_trust()
         self._http = aiohttp.ClientSession()
+        self._spawn(self._watch_registry())
+        journal.prune_history(self.peer)
+        if self.config.offline:
+            log.info("%s is working offline since %s", self.config.name, self.config.offline_since)
+            return
+        await self._start_network()
+
+    async def _start_network(self) -> None:
         app = web.Application()
         app.router.add_get(SYNC_PATH, self._handle_sync)
         app.router.add_get(JOIN_PATH, self._handle_join)
@@ -129,19 +144,22 @@ class Node:
             self.config.listen,
             self.port,
         )
-        self._spawn(self._watch_registry())
+        self._stopping = False
         for address in self.config.peers:
             self.dial(address)
-        if self.config.discovery if discovery is None else discovery:
+        if self._discover:
             await self._start_discovery()
 
-    async def stop(self) -> None:
+    async def _stop_network(self) -> None:
         self._stopping = True
         if self._discovery is not None:
             await self._discovery.stop()
-        for task in [*self._dialers.values(), *self._tasks]:
+            self._discovery = None
+        dialers = list(self._dialers.values())
+        self._dialers.clear()
+        for task in dialers:
             task.cancel()
-        for task in [*self._dialers.values(), *self._tasks]:
+        for task in dialers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for state in self.states.values():
@@ -149,6 +167,15 @@ class Node:
                 await state.session.channel.close()
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
+
+    async def stop(self) -> None:
+        await self._stop_network()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._http is not None:
             await self._http.close()
         await self.peer.close()
@@ -241,13 +268,30 @@ class Node:
             return
         device = session.remote_device
         state = self.states.setdefault(device, PeerState(device))
-        state.session, state.connected_since, state.address = session, time.time(), address
+        started = time.time()
+        state.session, state.connected_since, state.address = session, started, address
         state.last_error = None
+        error: str | None = None
         try:
             await task
+        except Exception as exc:
+            error = state.last_error = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             state.session, state.connected_since = None, None
             state.last_seen = time.time()
+            stats = session.stats
+            entry = journal.SyncEntry(
+                device,
+                started,
+                state.last_seen,
+                stats.records_out,
+                stats.changed_here,
+                "failed" if error else "ok",
+                error,
+            )
+            if not self.peer.closed:
+                journal.record_session(self.peer, entry)
 
     async def _handle_sync(self, request: web.Request) -> web.StreamResponse:
         fingerprint = tls.peer_fingerprint(
@@ -278,6 +322,7 @@ class Node:
                 await self._dial_once(url, address)
             except (ChannelClosed, SessionRefused, RoamsyncError) as exc:
                 log.info("sync with %s ended: %s", address, exc)
+                self._note_failure(address, str(exc))
             if time.monotonic() - started > STABLE_SESSION:
                 backoff = BACKOFF_START
             await asyncio.sleep(random.uniform(0, backoff))  # full jitter
@@ -292,6 +337,90 @@ class Node:
             await channel.close()
             raise SessionRefused(f"{address} is not an enrolled device of this company")
         await self._run_session(channel, fingerprint, address)
+
+    def _note_failure(self, address: str, error: str) -> None:
+        """A connection attempt that failed, for the sync log and status."""
+        now = time.time()
+        self.last_error = f"{address}: {error}"
+        if not self.peer.closed:
+            journal.record_session(
+                self.peer, journal.SyncEntry(address, now, now, 0, 0, "failed", error)
+            )
+
+    # -- check-out and check-in ------------------------------------------------------------
+
+    def sessions(self) -> list[Session]:
+        return [s.session for s in self.states.values() if s.session is not None]
+
+    async def wait_synced(self, within: float) -> list[str]:
+        """Wait until some peer is connected and every session is caught up both ways;
+        the devices synced with. NodeError if no peer could be reached in time."""
+        try:
+            async with asyncio.timeout(within):
+                while not self._all_caught_up():  # noqa: ASYNC110 (several sessions' state)
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            reached = ", ".join(s.remote_device for s in self.sessions()) or "no peer"
+            raise NodeError(f"could not finish syncing within {within:.0f} s ({reached})") from None
+        return [s.remote_device for s in self.sessions()]
+
+    def _all_caught_up(self) -> bool:
+        sessions = self.sessions()
+        return bool(sessions) and all(s.caught_up() for s in sessions)
+
+    async def check_out(self, within: float = 30.0, force: bool = False) -> dict[str, Any]:
+        """Go offline: a final sync, the offline flag for everyone to see, then no syncing."""
+        if self.config.offline:
+            raise UsageError(f"{self.config.name} is working offline already")
+        synced: list[str] = []
+        try:
+            synced = await self.wait_synced(within)
+        except NodeError:
+            if not force:
+                raise
+        since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        await self._set_status(offline=True, since=since)
+        if synced:
+            await self.wait_synced(within)  # so main and the others see the flag
+        self.config.offline, self.config.offline_since = True, since
+        save_config(self.folder, self.config)
+        await self._stop_network()
+        return {"offline_since": since, "synced_with": synced}
+
+    async def check_in(self, policy: str = "central", within: float = 30.0) -> dict[str, Any]:
+        """Come back: sync, settle this device's conflicts by ``policy``, clear the flag."""
+        if not self.config.offline:
+            raise UsageError(f"{self.config.name} is not working offline")
+        self.config.offline, self.config.offline_since = False, ""
+        save_config(self.folder, self.config)
+        await self._start_network()
+        synced = await self.wait_synced(within)
+        settled = await self.peer.apply_policy(policy)
+        await self._set_status(offline=False, since="")
+        await self.wait_synced(within)
+        sent = sum(s.stats.records_out for s in self.sessions())
+        received = sum(s.stats.changed_here for s in self.sessions())
+        mine = [
+            c
+            for c in self.peer.conflicts()
+            if any(v["device"] == self.peer.device for v in c.values)
+        ]
+        return {
+            "synced_with": synced,
+            "uploaded": sent,
+            "downloaded": received,
+            "settled": settled,
+            "policy": policy,
+            "conflicts": [c.__dict__ for c in mine],
+        }
+
+    async def _set_status(self, *, offline: bool, since: str) -> None:
+        record = f"status-{self.peer.device}"
+        fields = {"offline": offline, "since": since or None}
+        if self.peer.store.state(record) is None:
+            await self.peer.create("device_status", fields, record_id=record)
+        else:
+            await self.peer.update("device_status", record, fields)
 
     # -- discovery -----------------------------------------------------------------------
 
@@ -323,6 +452,8 @@ class Node:
         try:
             msg = await asyncio.wait_for(ws.receive_str(), 30)
             reply = await self._join(orjson.loads(msg))
+        except company.CriteriaError as exc:
+            reply = {"error": str(exc), "missing": exc.missing}
         except (registry.InvitationError, UsageError) as exc:
             reply = {"error": str(exc)}
         except (TimeoutError, TypeError, ValueError, KeyError, orjson.JSONDecodeError) as exc:
@@ -334,6 +465,7 @@ class Node:
     async def _join(self, body: dict[str, Any]) -> dict[str, Any]:
         if self.peer.role != "main":
             raise UsageError("only the main device enrols devices")
+        company.check_criteria(self.peer)
         role = registry.redeem(self.peer, str(body["invitation"]), str(body["secret"]))
         cert = str(body["cert"])
         entry = await registry.enroll(

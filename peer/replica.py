@@ -174,6 +174,10 @@ class Peer:
             self._cache.clear()
             self.store.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def _check_open(self) -> None:
         if self._closed:
             raise PeerClosedError(f"peer {self.device!r} is closed")

@@ -104,6 +104,8 @@ class Store(Protocol):
     def reject(self, rejection: Rejection) -> None: ...
     def rejections(self) -> list[Rejection]: ...
     def meta(self, key: str) -> str | None: ...
+    def meta_prefix(self, prefix: str) -> dict[str, str]: ...
+    def forget(self, keys: Iterable[str]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -252,6 +254,16 @@ class SqliteStore:
         found = self._rows("SELECT value FROM meta WHERE key = ?", key)
         return None if not found else str(found[0][0])
 
+    def meta_prefix(self, prefix: str) -> dict[str, str]:
+        """Every metadata entry whose key starts with ``prefix``."""
+        sql = "SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key"
+        return dict(self._rows(sql, prefix, prefix + "\uffff"))
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Delete metadata entries."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in keys])
+
     def close(self) -> None:
         self.db.close()
 
@@ -328,6 +340,13 @@ class MemoryStore:
 
     def meta(self, key: str) -> str | None:
         return self.metadata.get(key)
+
+    def meta_prefix(self, prefix: str) -> dict[str, str]:
+        return {k: v for k, v in sorted(self.metadata.items()) if k.startswith(prefix)}
+
+    def forget(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.metadata.pop(key, None)
 
     def close(self) -> None:
         pass

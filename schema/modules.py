@@ -153,6 +153,19 @@ MODULES: dict[str, Module] = {
             Field("cert", S, required=True),  # PEM
             Field("status", S),  # "active" or "revoked"
         ),
+        _module(  # each device's own status record: working offline, and since when
+            "device_status",
+            Field("offline", BOOL, required=True),
+            Field("since", S),  # ISO time of the check-out
+        ),
+        _module(  # the company profile (one record, id "company"), written by main
+            "company",
+            Field("name", S, required=True),
+            Field("address", S),
+            Field("phone", S),
+            Field("email", S),
+            Field("org_number", S),
+        ),
         _module(
             "time_registrations",
             _ref("project", "projects", required=True),

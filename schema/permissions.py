@@ -42,9 +42,13 @@ TRAVEL_MATRIX: dict[str, tuple[Rule, Rule, Rule, Rule]] = {
     "projects": (Y, N, N, N),
     "time_registrations": (Y, N, N, N),
     "devices": (Y, N, N, N),
+    "company": (Y, N, N, N),
+    "device_status": (Y, OWN, Y, OWN),
 }
 # Modules only main may write, whatever the role of the writer otherwise allows.
-MAIN_ONLY = frozenset({"devices"})
+MAIN_ONLY = frozenset({"devices", "company"})
+# Modules where every device writes only the records it created itself.
+OWN_ONLY = frozenset({"device_status"})
 _OPS: tuple[Operation, ...] = get_args(Operation)
 
 
@@ -56,6 +60,8 @@ def allowed(role: str, module: str, op: Operation, *, own: bool) -> bool:
     """
     if module in MAIN_ONLY and op != "read":
         return role == "main"
+    if module in OWN_ONLY and op != "read":
+        return own
     if role != "travel":
         return True
     rule = TRAVEL_MATRIX[module][_OPS.index(op)]
@@ -74,6 +80,8 @@ def check(role: str, module: str, op: Operation, *, own: bool) -> None:
         return
     if module in MAIN_ONLY:
         raise PermissionDeniedError(f"only the main device may {op} {module} records")
+    if module in OWN_ONLY:
+        raise PermissionDeniedError(f"a device may only {op} its own {module} records")
     if TRAVEL_MATRIX[module][_OPS.index(op)] is Rule.OWN:
         raise PermissionDeniedError(
             f"a {role} device may only {op} {module} records it created itself"

@@ -22,6 +22,14 @@ async def until(condition: Callable[[], bool], limit: float = 10.0) -> None:
             await asyncio.sleep(0.01)
 
 
+PROFILE = {
+    "address": "Storgata 1, 0155 Oslo",
+    "phone": "+47 22 00 00 00",
+    "email": "post@acme.no",
+    "org_number": "912 345 678",
+}
+
+
 class Company:
     """A main node plus helpers to add devices, all in tmp_path, on 127.0.0.1."""
 
@@ -38,7 +46,12 @@ class Company:
 
     async def main(self, discovery: bool = False) -> Node:
         await init_directory(
-            self.root / "hq", name="hq", role="main", company_name=self.name, port=0
+            self.root / "hq",
+            name="hq",
+            role="main",
+            company_name=self.name,
+            port=0,
+            profile=PROFILE,
         )
         return await self.start(self.root / "hq", discovery)
 

@@ -476,3 +476,11 @@ def test_sqlite_acknowledged_saves_survive_kill_9(tmp_path: Path) -> None:
         assert s.state("after-crash") == b"state:after-crash"
     finally:
         s.close()
+
+
+def test_meta_prefix(store: Store) -> None:
+    store.save([], {"log:a": "1", "log:b": "2", "loh": "x", "lo": "y", "other": "z"})
+    assert store.meta_prefix("log:") == {"log:a": "1", "log:b": "2"}
+    assert store.meta_prefix("nothing") == {}
+    store.forget(["log:a", "absent"])
+    assert store.meta_prefix("log:") == {"log:b": "2"}
