@@ -23,12 +23,14 @@ import orjson
 from aiohttp import web
 
 from roamsync import schema
-from roamsync.peer import registry
+from roamsync.peer import company, journal, registry
 from roamsync.peer.config import DAEMON, write_atomically
+from roamsync.peer.metrics import CONTENT_TYPE, render_metrics
 from roamsync.peer.node import Node
 from roamsync.schema import RoamsyncError
 
 Handler = Callable[[web.Request], Awaitable[Any]]
+METRICS_PATH = "/metrics"
 
 
 def to_json(value: Any) -> bytes:
@@ -67,6 +69,7 @@ def node_status(node: Node) -> dict[str, Any]:
                 "records_out": stats.records_out if stats else 0,
             }
         )
+    health, reason = _health(node, peers)
     return {
         "device": node.peer.device,
         "name": node.config.name,
@@ -74,8 +77,28 @@ def node_status(node: Node) -> dict[str, Any]:
         "company": node.config.company_name,
         "port": node.port,
         "changes": node.peer.last_seq(),
+        "offline_since": node.config.offline_since or None,
+        "health": health,
+        "reason": reason,
+        "last_error": node.last_error,
         "peers": peers,
     }
+
+
+def _health(node: Node, peers: list[dict[str, Any]]) -> tuple[str, str]:
+    """Green: connected and caught up. Yellow: working offline, alone, or catching up.
+    Red: no peer connected and the last attempt failed."""
+    connected = [p for p in peers if p["connected"]]
+    if node.config.offline:
+        return "yellow", f"working offline since {node.config.offline_since}"
+    if not connected:
+        if node.last_error:
+            return "red", f"no peer connected; last error: {node.last_error}"
+        return "yellow", "no peer connected"
+    behind = [p["device"] for p in connected if p["behind"] > 0]
+    if behind:
+        return "yellow", "catching up with " + ", ".join(behind)
+    return "green", f"in sync with {len(connected)} peer(s)"
 
 
 def device_rows(node: Node) -> list[dict[str, Any]]:
@@ -87,17 +110,27 @@ def device_rows(node: Node) -> list[dict[str, Any]]:
             state is not None and state.session is not None
         )
         last_seen = state.last_seen if state is not None else None
+        offline_since = _offline_since(node, entry.device)
         rows.append(
             {
                 "device": entry.device,
                 "name": entry.name,
                 "role": entry.role,
                 "status": entry.status,
-                "online": online,
+                "online": online and offline_since is None,
+                "offline_since": offline_since,
                 "last_seen": time.time() if online else last_seen,
             }
         )
     return rows
+
+
+def _offline_since(node: Node, device: str) -> str | None:
+    """When the device checked out, from its replicated status record; None if online."""
+    if node.peer.store.view(f"status-{device}") is None:
+        return None
+    status = node.peer.get("device_status", f"status-{device}")
+    return str(status["since"]) if status["offline"] else None
 
 
 def conflict_rows(node: Node) -> list[dict[str, Any]]:
@@ -110,6 +143,21 @@ def conflict_rows(node: Node) -> list[dict[str, Any]]:
             version["name"] = names.get(version["device"], version["device"])
         rows.append(row)
     return rows
+
+
+def company_info(node: Node) -> dict[str, Any]:
+    return {"profile": company.profile(node.peer), "missing": company.missing(node.peer)}
+
+
+async def resolve(node: Node, body: dict[str, Any]) -> dict[str, Any]:
+    """Settle one pending conflict by hand: ``pick`` a listed value or give a ``value``."""
+    record, field = str(body["record"]), str(body["field"])
+    module = node.peer.module_of(record)
+    pick = body.get("pick")
+    await node.peer.resolve(
+        module, record, field, pick=None if pick is None else int(pick), value=body.get("value")
+    )
+    return node.peer.get(module, record)
 
 
 class Api:
@@ -131,13 +179,22 @@ class Api:
         r.add_patch("/api/records/{module}/{id}", self._wrap(self._update))
         r.add_delete("/api/records/{module}/{id}", self._wrap(self._delete))
         r.add_post("/api/invite", self._wrap(self._invite))
+        r.add_post("/api/offline", self._wrap(self._offline))
+        r.add_post("/api/online", self._wrap(self._online))
+        r.add_post("/api/resolve", self._wrap(self._resolve))
+        r.add_get("/api/log", self._wrap(lambda req: journal.sync_log(self.node.peer)))
+        r.add_get("/api/history", self._wrap(lambda req: journal.history(self.node.peer)))
+        r.add_get("/api/company", self._wrap(lambda req: company_info(self.node)))
+        r.add_post("/api/company", self._wrap(self._company))
         r.add_post("/api/disconnect", self._wrap(self._disconnect))
+        r.add_get(METRICS_PATH, self._metrics)
         return app
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get("Authorization", "")
-        if not secrets.compare_digest(given, f"Bearer {self.token}"):
+        scrape = request.path == METRICS_PATH  # Prometheus scrapes without the token; loopback only
+        if not scrape and not secrets.compare_digest(given, f"Bearer {self.token}"):
             return web.json_response({"error": "Unauthorized", "message": "bad token"}, status=401)
         response: web.StreamResponse = await handler(request)
         return response
@@ -159,6 +216,9 @@ class Api:
             return web.Response(body=to_json(result), content_type="application/json")
 
         return handler
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=render_metrics(self.node), headers={"Content-Type": CONTENT_TYPE})
 
     def _list(self, request: web.Request) -> Any:
         return self.node.peer.list(request.match_info["module"])
@@ -186,8 +246,29 @@ class Api:
     async def _invite(self, request: web.Request) -> Any:
         body = orjson.loads(await request.read())
         ttl = float(body.get("ttl", registry.DEFAULT_TTL))
+        company.check_criteria(self.node.peer)
         code = registry.invite(self.node.peer, self.node.identity.fingerprint, body["role"], ttl)
         return {"code": code}
+
+    async def _offline(self, request: web.Request) -> Any:
+        body = orjson.loads(await request.read())
+        within = float(body.get("within", 30.0))
+        return await self.node.check_out(within, force=bool(body.get("force")))
+
+    async def _online(self, request: web.Request) -> Any:
+        body = orjson.loads(await request.read())
+        return await self.node.check_in(
+            str(body.get("policy", "central")), float(body.get("within", 30.0))
+        )
+
+    async def _resolve(self, request: web.Request) -> Any:
+        body = orjson.loads(await request.read())
+        return await resolve(self.node, body)
+
+    async def _company(self, request: web.Request) -> Any:
+        body = orjson.loads(await request.read())
+        await company.set_profile(self.node.peer, body)
+        return company_info(self.node)
 
     async def _disconnect(self, request: web.Request) -> Any:
         body = orjson.loads(await request.read())

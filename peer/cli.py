@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from roamsync.peer import registry
+from roamsync.peer import company, journal, registry
 from roamsync.peer.api import (
     ApiClient,
+    company_info,
     conflict_rows,
     daemon_info,
     device_rows,
@@ -31,6 +32,7 @@ from roamsync.peer.api import (
     start_api,
     to_json,
 )
+from roamsync.peer.api import resolve as api_resolve
 from roamsync.peer.config import DAEMON, LOG
 from roamsync.peer.enrolment import init_directory, join_company
 from roamsync.peer.node import Node
@@ -49,6 +51,24 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except RoamsyncError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def run_criteria(coro: Coroutine[Any, Any, T]) -> T:
+    """Like run, but list missing connection criteria one per line, in red on a terminal."""
+    try:
+        return asyncio.run(coro)
+    except (company.CriteriaError, RoamsyncError) as exc:
+        missing = getattr(exc, "missing", None)
+        if missing is None and "the company profile is incomplete" in str(exc):
+            missing = str(exc).split("missing: ", 1)[1].split(", ")
+        if not missing:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+        click.echo(
+            "The company profile is incomplete. Register first (roamsync company):", err=True
+        )
+        for item in missing:
+            click.secho(f"  missing: {item}", fg="red", err=True)
+        raise SystemExit(1) from exc
 
 
 async def with_node(folder: Path, fn: Callable[[Node], Awaitable[T]]) -> T:
@@ -118,6 +138,11 @@ def main(verbose: bool) -> None:
 )
 @click.option("--peer", "peers", multiple=True, help="host:port of a peer to dial (repeatable).")
 @click.option("--no-discovery", is_flag=True, help="Do not use zeroconf.")
+@click.option("--address", help="Company's full address (main).")
+@click.option("--phone", help="Company's phone (main).")
+@click.option("--email", help="Company's e-mail (main).")
+@click.option("--org-number", help="Company's organisation number (main).")
+@click.option("--sample", is_flag=True, help="A sample company with demo data; it never syncs.")
 def init(
     folder: Path,
     name: str,
@@ -127,8 +152,18 @@ def init(
     listen: str,
     peers: tuple[str, ...],
     no_discovery: bool,
+    address: str | None,
+    phone: str | None,
+    email: str | None,
+    org_number: str | None,
+    sample: bool,
 ) -> None:
     """Create a device: its key, certificate and configuration in DIR."""
+    if sample and role != "main":
+        raise click.BadParameter(
+            "a sample company is created with --role main", param_hint="--sample"
+        )
+    given = {"address": address, "phone": phone, "email": email, "org_number": org_number}
     config = run(
         init_directory(
             folder,
@@ -139,9 +174,13 @@ def init(
             port=port,
             peers=list(peers),
             discovery=not no_discovery,
+            profile={k: v for k, v in given.items() if v},
+            sample=sample,
         )
     )
     click.echo(f"created {role} device {name} ({config.device}) in {folder}")
+    if sample:
+        click.echo("filled it with a sample company; a sample company never syncs")
     if role != "main":
         click.echo("next: `roamsync invite` on main, then here")
         click.echo("      `roamsync join DIR CODE --peer HOST:PORT`")
@@ -212,9 +251,14 @@ def invite(folder: Path, role: str, expires: float) -> None:
     """On main: print a single-use enrolment code for a new device."""
 
     async def direct(node: Node) -> Any:
+        if node.config.sample:
+            raise UsageError("this is a sample company: it never syncs")
+        company.check_criteria(node.peer)
         return {"code": registry.invite(node.peer, node.identity.fingerprint, role, expires * 3600)}
 
-    result = run(call(folder, ("POST", "/invite", {"role": role, "ttl": expires * 3600}), direct))
+    result = run_criteria(
+        call(folder, ("POST", "/invite", {"role": role, "ttl": expires * 3600}), direct)
+    )
     click.echo(result["code"])
 
 
@@ -224,7 +268,7 @@ def invite(folder: Path, role: str, expires: float) -> None:
 @click.option("--peer", "address", required=True, help="host:port of the main device.")
 def join(folder: Path, code: str, address: str) -> None:
     """Enrol this device in a company with a code from `roamsync invite`."""
-    config = run(join_company(folder, code, address))
+    config = run_criteria(join_company(folder, code, address))
     click.echo(f"joined {config.company_name} as {config.role} device {config.name}")
 
 
@@ -252,7 +296,9 @@ def devices(folder: Path, as_json: bool) -> None:
         return device_rows(node)
 
     rows = run(call(folder, ("GET", "/devices", None), direct))
-    echo(rows, as_json, ["name", "device", "role", "status", "online", "last_seen"])
+    echo(
+        rows, as_json, ["name", "device", "role", "status", "online", "offline_since", "last_seen"]
+    )
 
 
 @main.command()
@@ -268,9 +314,15 @@ def status(folder: Path, as_json: bool) -> None:
     if as_json:
         echo(info, True)
         return
-    running = "running" if daemon_info(folder) else "not running"
-    click.echo(f"{info['name']} ({info['role']}) of {info['company']}: daemon {running}")
-    echo(info["peers"], False, ["device", "connected", "address", "behind", "last_error"])
+    running = daemon_info(folder) is not None
+    health, reason = info["health"], info["reason"]
+    if not running and not info.get("offline_since"):
+        health, reason = "red", "the daemon is not running (roamsync serve)"
+    click.echo(f"{info['name']} ({info['role']}) of {info['company']}")
+    click.secho(f"{health.upper()}: {reason}", fg=health, bold=True)
+    click.echo(f"local changes: {info['changes']}")
+    if info["peers"]:
+        echo(info["peers"], False, ["device", "connected", "address", "behind", "last_error"])
 
 
 def _parse_assignments(module: str, pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -357,22 +409,32 @@ def list_(folder: Path, module: str, as_json: bool) -> None:
 
 @main.command()
 @DIR
+@click.option("--pending", is_flag=True, help="Only those waiting for a manual decision.")
 @JSON
-def conflicts(folder: Path, as_json: bool) -> None:
+def conflicts(folder: Path, pending: bool, as_json: bool) -> None:
     """The conflict log: open conflicts and those of the last 7 days."""
 
     async def direct(node: Node) -> Any:
         return conflict_rows(node)
 
     rows = run(call(folder, ("GET", "/conflicts", None), direct))
+    if pending:
+        rows = [r for r in rows if r["status"] == "pending"]
     if as_json:
         echo(rows, True)
-        return
+    else:
+        _conflict_table(rows)
+
+
+def _conflict_table(rows: list[dict[str, Any]]) -> None:
     table = [
         {
             "record": r["record"],
             "field": r["field"],
-            "values": ", ".join(f"{v['value']!r} by {v['name']}" for v in r["values"]),
+            "values": ", ".join(
+                f"[{i}] {v['value']!r} by {v.get('name', v['device'])}"
+                for i, v in enumerate(r["values"])
+            ),
             "winner": r["winner"]["value"],
             "policy": r["policy"],
             "status": r["status"],
@@ -380,6 +442,140 @@ def conflicts(folder: Path, as_json: bool) -> None:
         for r in rows
     ]
     echo(table, False)
+
+
+@main.command(name="company")
+@DIR
+@click.option("--name", help="Company name.")
+@click.option("--address", help="Full address.")
+@click.option("--phone", help="Phone.")
+@click.option("--email", help="E-mail.")
+@click.option("--org-number", help="Organisation number.")
+@JSON
+def company_(
+    folder: Path,
+    name: str | None,
+    address: str | None,
+    phone: str | None,
+    email: str | None,
+    org_number: str | None,
+    as_json: bool,
+) -> None:
+    """Show the company profile, or register it (on main) with the options given."""
+    fields = {"name": name, "address": address, "phone": phone, "email": email}
+    fields["org_number"] = org_number
+    fields = {k: v for k, v in fields.items() if v is not None}
+
+    async def direct(node: Node) -> Any:
+        if fields:
+            await company.set_profile(node.peer, fields)
+        return company_info(node)
+
+    api = ("POST", "/company", fields) if fields else ("GET", "/company", None)
+    info = run(call(folder, api, direct))
+    if as_json:
+        echo(info, True)
+        return
+    for key, value in info["profile"].items():
+        if key != "id":
+            click.echo(f"{key}: {_cell(value)}")
+    for item in info["missing"]:
+        click.secho(f"missing: {item}", fg="red")
+
+
+@main.command()
+@DIR
+@click.option("--force", is_flag=True, help="Go offline even if no peer is reachable.")
+@click.option("--timeout", "within", default=30.0, show_default=True, help="Seconds for the sync.")
+def offline(folder: Path, force: bool, within: float) -> None:
+    """Check out: a final sync, then work offline (sync settings locked)."""
+
+    async def direct(node: Node) -> Any:
+        await node.start()
+        return await node.check_out(within, force=force)
+
+    body = {"force": force, "within": within}
+    result = run(call(folder, ("POST", "/offline", body), direct))
+    synced = ", ".join(result["synced_with"]) or "nobody (forced)"
+    click.echo(f"working offline since {result['offline_since']}; final sync with {synced}")
+
+
+@main.command()
+@DIR
+@click.option(
+    "--policy",
+    type=click.Choice(["central", "local", "latest", "manual"]),
+    default="central",
+    show_default=True,
+    help="How this device's conflicts are settled.",
+)
+@click.option("--timeout", "within", default=30.0, show_default=True, help="Seconds for the sync.")
+@JSON
+def online(folder: Path, policy: str, within: float, as_json: bool) -> None:
+    """Check in: sync, settle this device's conflicts by the policy, clear the offline flag."""
+
+    async def direct(node: Node) -> Any:
+        await node.start()
+        return await node.check_in(policy, within)
+
+    result = run(call(folder, ("POST", "/online", {"policy": policy, "within": within}), direct))
+    if as_json:
+        echo(result, True)
+        return
+    click.echo(f"back online; synced with {', '.join(result['synced_with'])}")
+    click.echo(f"uploaded {result['uploaded']} records, downloaded {result['downloaded']}")
+    click.echo(f"conflicts settled by policy {policy}: {result['settled']}")
+    _conflict_table(result["conflicts"])
+
+
+@main.command()
+@DIR
+@click.argument("record")
+@click.argument("field")
+@click.option(
+    "--pick", type=int, help="Keep competing value number N (as `conflicts` lists them, from 0)."
+)
+@click.option("--value", help="Write this value instead.")
+def resolve(folder: Path, record: str, field: str, pick: int | None, value: str | None) -> None:
+    """Settle a pending conflict by hand."""
+    if (pick is None) == (value is None):
+        raise click.UsageError("give exactly one of --pick N and --value V")
+    body = {"record": record, "field": field, "pick": pick, "value": value}
+
+    async def direct(node: Node) -> Any:
+        return await api_resolve(node, body)
+
+    result = run(call(folder, ("POST", "/resolve", body), direct))
+    click.echo(f"{field} = {_cell(result.get(field))}")
+
+
+@main.command(name="log")
+@DIR
+@JSON
+def log_(folder: Path, as_json: bool) -> None:
+    """The sync log: the latest 20 sessions with each peer."""
+
+    async def direct(node: Node) -> Any:
+        return journal.sync_log(node.peer)
+
+    rows = run(call(folder, ("GET", "/log", None), direct))
+    echo(rows, as_json, ["ended", "peer", "status", "sent", "received", "error"])
+
+
+@main.command()
+@DIR
+@JSON
+def history(folder: Path, as_json: bool) -> None:
+    """Records uploaded and downloaded per day over the last 7 days."""
+
+    async def direct(node: Node) -> Any:
+        return journal.history(node.peer)
+
+    echo(
+        run(call(folder, ("GET", "/history", None), direct)),
+        as_json,
+        ["day", "peer", "up", "down", "last"],
+    )
 
 
 def entry() -> None:

@@ -20,6 +20,7 @@ from roamsync.peer.config import (
     save_config,
 )
 from roamsync.peer.replica import Peer
+from roamsync.peer.sample import SAMPLE_COMPANY, fill_sample
 from roamsync.schema import ROLES, UsageError
 from roamsync.transport import tls
 
@@ -37,6 +38,7 @@ async def init_directory(
     peers: list[str] | None = None,
     discovery: bool = True,
     profile: dict[str, str] | None = None,
+    sample: bool = False,
 ) -> Config:
     """Create a device: its key and certificate, its config; on main, the company."""
     if role not in ROLES:
@@ -54,14 +56,19 @@ async def init_directory(
         port=port,
         peers=list(peers or []),
         discovery=discovery,
+        sample=sample,
     )
+    if sample:
+        profile = {**SAMPLE_COMPANY, **(profile or {})}
     if role == "main":
         config.company = new_company_id()
         config.main_device = config.device
         config.main_fingerprint = identity.fingerprint
         async with await Peer.open(folder, device=config.device, role="main", label=name) as peer:
             await registry.enroll(peer, name, "main", identity.fingerprint, identity.cert_pem)
-            await company.set_profile(peer, {"name": company_name, **(profile or {})})
+            await company.set_profile(peer, {**(profile or {}), "name": company_name})
+            if sample:
+                await fill_sample(peer)
     save_config(folder, config)
     return config
 
@@ -69,6 +76,8 @@ async def init_directory(
 async def join_company(folder: Path, code: str, address: str) -> Config:
     """Enrol this device with main at ``address`` using an invitation code."""
     config = load_config(folder)
+    if config.sample:
+        raise UsageError("this is a sample company: it never syncs")
     if config.enrolled:
         raise UsageError(f"{folder} belongs to company {config.company_name!r} already")
     main_fingerprint, invitation, secret = registry.parse_code(code)

@@ -302,6 +302,14 @@ class Peer:
         mod = get_module(module)
         return [_present(mod, _load_view(raw)) for raw in self.store.find_number(module, number)]
 
+    def module_of(self, record_id: str) -> str:
+        """The module a record belongs to; RecordNotFoundError if there is no such record."""
+        self._check_open()
+        raw = self.store.view(record_id)
+        if raw is None:
+            raise RecordNotFoundError("?", record_id)
+        return str(_load_view(raw)["module"])
+
     def count(self, module: str) -> int:
         self._check_open()
         get_module(module)

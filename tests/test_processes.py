@@ -94,18 +94,11 @@ class Daemons:
 
     def init(self, name: str, role: str) -> Path:
         folder = self.root / name
-        cli(
-            "init",
-            folder,
-            "--device",
-            name,
-            "--role",
-            role,
-            "--company",
-            self.company,
-            "--port",
-            "0",
-        )
+        args = ["init", folder, "--device", name, "--role", role, "--company", self.company]
+        if role == "main":  # the connection criteria: a complete company profile
+            args += ["--address", "Storgata 1, Oslo", "--phone", "+47 22 00 00 00"]
+            args += ["--email", "post@acme.no", "--org-number", "912345678"]
+        cli(*args, "--port", "0")
         return folder
 
     def enrol(self, name: str, role: str = "office", discovery_only: bool = False) -> Path:

@@ -1,0 +1,507 @@
+"""A sample company database, for demos, manual testing and first-time users.
+
+>>> async def example(path):
+...     async with await Peer.open(path, device="hq", role="main") as peer:
+...         counts = await fill_sample(peer, seed=7, size="small")
+...         return counts, peer.find("orders", "1")[0]["status"]
+...         # ({'contacts': 20, 'contact_persons': 34, ...}, 'invoiced')
+
+The data belongs to :data:`SAMPLE_COMPANY`, a Norwegian wholesaler of
+plumbing and building supplies with customers and suppliers in Norway,
+Sweden and Denmark. It is generated from a seeded ``random.Random`` and the
+word lists below, with every date counted from :data:`SAMPLE_TODAY`, so one
+seed gives the same records on every machine and on every day (only record
+ids, which the replica draws itself, differ). Amounts are without VAT.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+
+from roamsync.peer.replica import Peer, RecordId
+from roamsync.schema import UsageError, allowed
+
+SAMPLE_TODAY = dt.date(2026, 11, 2)
+SAMPLE_COMPANY = {
+    "name": "Fjordvik Engros AS",
+    "address": "Industriveien 14, 1337 Sandvika",
+    "phone": "+47 67 55 20 00",
+    "email": "post@fjordvik-engros.no",
+    "org_number": "918 404 279",  # valid mod-11 check digit, like a real one
+}
+# The business data the sample invents. Devices, their status and the company profile
+# describe the real installation, so they are left to enrolment and registration.
+# fmt: off
+FILLED = ("contacts", "contact_persons", "products", "stock", "quotes", "orders", "invoices",
+          "projects", "time_registrations", "documents", "activities")
+# fmt: on
+
+
+@dataclass(frozen=True)
+class _Size:
+    contacts: int
+    products: int  # a wholesaler's range does not grow with its customer list
+    quotes: int
+    orders: int
+    projects: int
+    documents: int
+    activities: int
+
+
+SIZES = {  # contacts, products, quotes, orders, projects, documents, activities
+    "small": _Size(20, 15, 12, 18, 3, 12, 20),
+    "medium": _Size(200, 40, 120, 180, 20, 120, 200),
+}
+
+
+# -- identifiers and word lists -----------------------------------------------------------------
+
+
+def _org_no(rng: random.Random) -> str:
+    """Norwegian organisation number: 9 digits, the last a mod-11 check digit."""
+    while True:
+        digits = [9, *(rng.randrange(10) for _ in range(7))]
+        check = -sum(w * d for w, d in zip((3, 2, 7, 6, 5, 4, 3, 2), digits, strict=True)) % 11
+        if check != 10:  # such numbers are never issued
+            s = "".join(map(str, digits)) + str(check)
+            return f"{s[:3]} {s[3:6]} {s[6:]}"
+
+
+def _org_se(rng: random.Random) -> str:
+    """Swedish organisationsnummer of an aktiebolag (556...), Luhn check digit."""
+    digits = [5, 5, 6, *(rng.randrange(10) for _ in range(6))]
+    total = sum(sum(divmod(d * (2 - i % 2), 10)) for i, d in enumerate(digits))
+    s = "".join(map(str, digits)) + str(-total % 10)
+    return f"{s[:6]}-{s[6:]}"
+
+
+def _org_dk(rng: random.Random) -> str:
+    """Danish CVR number: 8 digits whose weighted sum is divisible by 11."""
+    while True:
+        digits = [rng.randrange(1, 10), *(rng.randrange(10) for _ in range(6))]
+        check = -sum(w * d for w, d in zip((2, 7, 6, 5, 4, 3, 2), digits, strict=True)) % 11
+        if check != 10:
+            return "".join(map(str, digits)) + str(check)
+
+
+@dataclass(frozen=True)
+class _Country:
+    name: str  # in addresses; empty at home
+    suffix: str
+    sons: str
+    tld: str
+    isp: str
+    org_number: Callable[[random.Random], str]
+    cities: tuple[tuple[str, str, str], ...]  # postcode, city, phone pattern (# = digit)
+    streets: tuple[str, ...]
+    mobiles: tuple[str, ...]
+    firsts: tuple[str, ...]
+    lasts: tuple[str, ...]
+    trades: tuple[str, ...]
+
+
+# The tables are laid out by hand (fmt: off), so a reader sees each list whole.
+# fmt: off
+NORWAY = _Country(
+    "", "AS", "Sønner", "no", "online.no", _org_no,
+    (("0150", "Oslo", "+47 2# ## ## ##"), ("5003", "Bergen", "+47 55 ## ## ##"),
+     ("7010", "Trondheim", "+47 73 ## ## ##"), ("4006", "Stavanger", "+47 51 ## ## ##"),
+     ("3015", "Drammen", "+47 32 ## ## ##"), ("1337", "Sandvika", "+47 67 ## ## ##"),
+     ("9008", "Tromsø", "+47 77 ## ## ##"), ("4608", "Kristiansand", "+47 38 ## ## ##"),
+     ("2317", "Hamar", "+47 62 ## ## ##"), ("1606", "Fredrikstad", "+47 69 ## ## ##")),
+    ("Storgata", "Kirkegata", "Industriveien", "Strandgata", "Kongens gate", "Sjøgata",
+     "Fjellveien", "Havnegata", "Parkveien", "Skolegata", "Nygata", "Bjørkeveien"),
+    ("+47 9## ## ###", "+47 4## ## ###"),
+    ("Kari", "Ola", "Ingrid", "Lars", "Marte", "Henrik", "Silje", "Anders", "Nora", "Jonas",
+     "Ragnhild", "Eirik", "Solveig", "Håkon", "Ida", "Torbjørn", "Sigrid", "Magnus"),
+    ("Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Pedersen", "Nilsen", "Berg",
+     "Kristiansen", "Karlsen", "Haugen", "Hagen", "Bakken", "Solberg", "Lie", "Dahl",
+     "Strand", "Moen", "Aas", "Eide"),
+    ("Bygg", "Rør", "VVS", "Eiendom", "Entreprenør", "Rørlegger", "Bad", "Varme"),
+)
+SWEDEN = _Country(
+    "Sweden", "AB", "Söner", "se", "telia.com", _org_se,
+    (("411 38", "Göteborg", "+46 31 ### ## ##"), ("111 52", "Stockholm", "+46 8 ### ### ##"),
+     ("211 22", "Malmö", "+46 40 ## ## ##"), ("753 20", "Uppsala", "+46 18 ## ## ##"),
+     ("582 24", "Linköping", "+46 13 ## ## ##"), ("652 25", "Karlstad", "+46 54 ## ## ##")),
+    ("Storgatan", "Kungsgatan", "Drottninggatan", "Industrivägen", "Hamngatan",
+     "Järnvägsgatan", "Skolgatan", "Sjövägen"),
+    ("+46 70 ### ## ##", "+46 73 ### ## ##"),
+    ("Anna", "Erik", "Karin", "Lars", "Maria", "Johan", "Elin", "Mikael", "Sara", "Anders",
+     "Emma", "Per", "Linnea", "Gustav"),
+    ("Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson",
+     "Persson", "Svensson", "Gustafsson", "Lindberg", "Lindqvist", "Bergström", "Holm"),
+    ("Bygg", "Rör", "VVS", "Fastigheter", "Entreprenad", "Plåt", "Värme"),
+)
+DENMARK = _Country(
+    "Denmark", "A/S", "Sønner", "dk", "mail.dk", _org_dk,
+    (("8000", "Aarhus C", "+45 86 ## ## ##"), ("1620", "København V", "+45 33 ## ## ##"),
+     ("5000", "Odense C", "+45 66 ## ## ##"), ("9000", "Aalborg", "+45 98 ## ## ##"),
+     ("7100", "Vejle", "+45 75 ## ## ##"), ("6700", "Esbjerg", "+45 76 ## ## ##")),
+    ("Vestergade", "Østergade", "Nørregade", "Søndergade", "Industrivej", "Havnegade",
+     "Strandvejen", "Kirkevej"),
+    ("+45 2# ## ## ##", "+45 4# ## ## ##"),
+    ("Mette", "Søren", "Anne", "Jens", "Camilla", "Niels", "Louise", "Mads", "Sofie",
+     "Rasmus", "Pia", "Henrik"),
+    ("Nielsen", "Jensen", "Hansen", "Pedersen", "Andersen", "Christensen", "Larsen",
+     "Sørensen", "Rasmussen", "Jørgensen", "Madsen", "Kristensen"),
+    ("Byg", "VVS", "Ejendomme", "Entreprise", "Tømrer", "Blik"),
+)
+COUNTRIES, COUNTRY_WEIGHTS = (NORWAY, SWEDEN, DENMARK), (6, 3, 2)
+
+# code, name, unit, price range (whole kroner), variants
+CATALOGUE = (
+    ("PIP", "Copper pipe", "m", 80, 190, ("12 mm", "15 mm", "22 mm", "28 mm")),
+    ("PIP", "PEX pipe in sleeve", "m", 25, 60, ("15 mm", "20 mm")),
+    ("FIT", "Press fitting elbow", "pcs", 30, 95, ("15 mm", "22 mm", "28 mm")),
+    ("FIT", "Pipe clamp", "pcs", 15, 60, ("15 mm", "22 mm")),
+    ("VAL", "Ball valve", "pcs", 120, 480, ('1/2"', '3/4"', '1"')),
+    ("SAN", "Wall-hung toilet", "pcs", 2400, 5200, ("white", "matte black")),
+    ("SAN", "Washbasin", "pcs", 900, 3200, ("50 cm", "60 cm", "80 cm")),
+    ("SAN", "Shower mixer", "pcs", 1200, 3800, ("chrome", "brushed steel")),
+    ("HEA", "Floor heating mat", "m2", 350, 700, ("100 W/m2", "150 W/m2")),
+    ("HEA", "Radiator", "pcs", 1400, 4200, ("600x800", "600x1200", "300x1600")),
+    ("HEA", "Water heater", "pcs", 6500, 14500, ("120 l", "200 l", "300 l")),
+    ("DRN", "Floor drain", "pcs", 450, 1300, ("vinyl", "tile")),
+    ("FIX", "Stainless screws", "box", 90, 300, ("4x40, 200 pcs", "5x60, 100 pcs")),
+    ("INS", "Pipe insulation", "m", 20, 70, ("15/20 mm", "22/20 mm")),
+    ("SEA", "Sanitary silicone", "tube", 79, 149, ("white", "transparent", "grey")),
+    ("MEM", "Wet room membrane", "roll", 900, 2100, ("10 m2", "30 m2")),
+    ("TOO", "Press tool jaw", "pcs", 1800, 4200, ("15 mm", "22 mm", "28 mm")),
+)
+QUANTITIES = {"m": (5, 120), "pcs": (1, 24), "m2": (4, 60), "box": (1, 10), "tube": (2, 36),
+              "roll": (1, 6)}
+WAREHOUSES = ("Sandvika", "Bergen")
+TITLES = ("Purchasing manager", "Site manager", "CEO", "Project manager", "Accountant",
+          "Foreman", "Plumber", "Warehouse manager")
+CONTACT_NOTES = ("Prefers delivery before 10:00.", "Pays on time.", "Wants invoices by e-mail.",
+                 "Ask for the site manager on arrival.", "Annual price review in January.",
+                 "")
+PERSON_NOTES = ("Prefers e-mail.", "On holiday in July.", "Decides on larger purchases.", "")
+JOBS = ("Bathroom renovation", "Heating system upgrade", "New build, 8 flats", "Office kitchen",
+        "Pipe replacement", "Wet room renovation", "Water heater replacement")
+WORK = ("Site inspection", "Delivery and unloading", "Installation of floor drains",
+        "Pressure test", "Meeting with customer", "Pipe installation", "Final inspection")
+DOCUMENTS = (("contract", "Framework agreement {year}"), ("price list", "Price list {year}"),
+             ("certificate", "Wet room certificate, {street}"), ("drawing", "Drawing, {street}"),
+             ("delivery note", "Delivery note {n}"))
+ACTIVITIES = ("Follow up quote", "Call about delivery time", "Visit at site",
+              "Send updated price list", "Annual price review", "Check stock of radiators",
+              "Remind about unpaid invoice")
+ACTIVITY_NOTES = ("Left a voicemail.", "Call back after lunch.", "Bring the new catalogue.", "")
+# fmt: on
+_FOLD = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "ä": "a", "ö": "o", "é": "e"})
+
+
+# -- generation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Contact:
+    id: RecordId
+    name: str
+    company: bool
+    customer: bool
+    country: _Country
+    street: str
+
+
+@dataclass(frozen=True)
+class _Product:
+    id: RecordId
+    label: str  # name and SKU, for order lines
+    unit: str
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class _Deal:
+    """A quote or order before it is written: who, when and what."""
+
+    contact: _Contact
+    date: dt.date
+    title: str
+    lines: tuple[tuple[_Product, int], ...]
+    quote: str | None = None  # number of the quote an order came from
+
+    @property
+    def total(self) -> Decimal:
+        return sum((p.price * qty for p, qty in self.lines), Decimal("0.00"))
+
+    def notes(self) -> str:
+        lines = [
+            f"{qty} {p.unit} {p.label} at {p.price} = {p.price * qty}" for p, qty in self.lines
+        ]
+        return "\n".join(([f"From quote {self.quote}."] if self.quote else []) + lines)
+
+
+def _digits(rng: random.Random, pattern: str) -> str:
+    return "".join(str(rng.randrange(10)) if c == "#" else c for c in pattern)
+
+
+def _slug(name: str) -> str:
+    return "-".join(name.lower().translate(_FOLD).replace("&", " ").split())
+
+
+def _days(rng: random.Random, low: int, high: int) -> dt.date:
+    """A date ``low``..``high`` days from the sample's today (negative: in the past)."""
+    return SAMPLE_TODAY + dt.timedelta(days=rng.randint(low, high))
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
+
+
+class _Sampler:
+    """Writes the sample module by module, each from the records written before it."""
+
+    def __init__(self, peer: Peer, rng: random.Random, size: _Size) -> None:
+        self.peer, self.rng, self.size = peer, rng, size
+        self.counts = dict.fromkeys(FILLED, 0)
+        self.contacts: list[_Contact] = []
+        self.products: list[_Product] = []
+        self.names: set[str] = set()
+
+    async def create(self, module: str, fields: Mapping[str, object]) -> RecordId:
+        """Create one record; an empty string leaves the field unset, as a user would."""
+        record_id = await self.peer.create(module, {k: v for k, v in fields.items() if v != ""})
+        self.counts[module] += 1
+        return record_id
+
+    def unique(self, make: Callable[[], str]) -> str:
+        """A name not used yet: two customers with one name would make a confusing demo."""
+        name = make()
+        for _ in range(100):
+            if name not in self.names:
+                break
+            name = make()
+        else:
+            name = f"{name} {len(self.names)}"
+        self.names.add(name)
+        return name
+
+    def customers(self) -> list[_Contact]:
+        return [c for c in self.contacts if c.customer]
+
+    def person_name(self, country: _Country) -> str:
+        return f"{self.rng.choice(country.firsts)} {self.rng.choice(country.lasts)}"
+
+    def company_name(self, country: _Country, city: str) -> str:
+        """A family, town or trade name, the way small Nordic firms are named."""
+        last, trade = self.rng.choice(country.lasts), self.rng.choice(country.trades)
+        town = city.split()[0]  # "Aarhus C" -> "Aarhus"
+        base = self.rng.choice((f"{last} {trade}", f"{last} & {country.sons}", f"{town} {trade}"))
+        return f"{base} {country.suffix}"
+
+    def phone(self, patterns: tuple[str, ...]) -> str:
+        return _digits(self.rng, self.rng.choice(patterns))
+
+    async def add_contacts(self) -> None:
+        for _ in range(self.size.contacts):
+            country = self.rng.choices(COUNTRIES, COUNTRY_WEIGHTS)[0]
+            await self.add_contact(country, company=self.rng.random() < 0.7)
+
+    async def add_contact(self, country: _Country, *, company: bool) -> None:
+        rng = self.rng
+        postcode, city, landline = rng.choice(country.cities)
+        street = f"{rng.choice(country.streets)} {rng.randint(1, 120)}"
+        address = ", ".join(filter(None, (street, f"{postcode} {city}", country.name)))
+        customer = not company or rng.random() < 0.85  # the other companies are suppliers
+        fields: dict[str, object] = {"address": address, "customer": customer}
+        if company:
+            name = self.unique(partial(self.company_name, country, city))
+            domain = f"{_slug(name.removesuffix(country.suffix))}.{country.tld}"
+            fields |= {"kind": "company", "email": f"{rng.choice(('post', 'info'))}@{domain}"}
+            fields |= {"phone": self.phone((landline,)), "org_number": country.org_number(rng)}
+            fields["notes"] = rng.choice(CONTACT_NOTES) if customer else "Supplier."
+        else:
+            name = self.unique(partial(self.person_name, country))
+            mailbox = f"{_slug(name).replace('-', '.')}@{rng.choice((country.isp, 'gmail.com'))}"
+            fields |= {"kind": "person", "email": mailbox}
+            fields["phone"] = self.phone(country.mobiles)
+        cid = await self.create("contacts", {"name": name, **fields})
+        self.contacts.append(_Contact(cid, name, company, customer, country, street))
+
+    async def add_contact_persons(self) -> None:
+        for contact in (c for c in self.contacts if c.company):
+            country = contact.country
+            domain = f"{_slug(contact.name.removesuffix(country.suffix))}.{country.tld}"
+            for _ in range(self.rng.randint(1, 3)):
+                name = self.unique(partial(self.person_name, country))
+                fields = {"contact": contact.id, "name": name, "title": self.rng.choice(TITLES)}
+                fields["email"] = f"{_slug(name).replace('-', '.')}@{domain}"
+                fields["phone"] = self.phone(country.mobiles)
+                fields["notes"] = self.rng.choice(PERSON_NOTES)
+                await self.create("contact_persons", fields)
+
+    async def add_products(self) -> None:
+        """A random part of the catalogue, at a price in the item's range, in SKU order."""
+        variants = [
+            (f"{code}-{1000 + 10 * i + j}", f"{name}, {variant}", unit, low, high)
+            for i, (code, name, unit, low, high, names) in enumerate(CATALOGUE)
+            for j, variant in enumerate(names)
+        ]
+        for sku, name, unit, low, high in sorted(
+            self.rng.sample(variants, min(self.size.products, len(variants)))
+        ):
+            whole = self.rng.randint(low, high)
+            if whole >= 1000:
+                price = Decimal(f"{whole // 10 * 10}.00")  # dear items have round prices
+            else:
+                price = Decimal(f"{whole}.{self.rng.choice(('00', '50', '90'))}")
+            fields = {"name": name, "sku": sku, "price": _money(price), "unit": unit}
+            pid = await self.create("products", fields)
+            self.products.append(_Product(pid, f"{name} ({sku})", unit, price))
+
+    async def add_stock(self) -> None:
+        """One shelf per product in the main warehouse, a third also in the Bergen one."""
+        for product in self.products:
+            for warehouse in WAREHOUSES[: self.rng.choice((1, 1, 2))]:
+                shelf = f"{self.rng.choice('ABCD')}-{self.rng.randint(1, 24):02d}"
+                location = f"{warehouse} {shelf}-{self.rng.randint(1, 5)}"
+                quantity = self.rng.randint(0, 8 * QUANTITIES[product.unit][1])
+                fields = {"product": product.id, "quantity": quantity, "location": location}
+                await self.create("stock", fields)
+
+    def deal(self, contact: _Contact, date: dt.date) -> _Deal:
+        lines = []
+        for product in self.rng.sample(self.products, self.rng.randint(1, 5)):
+            low, high = QUANTITIES[product.unit]
+            lines.append((product, self.rng.randint(low, high)))
+        title = self.rng.choice(JOBS) + (f", {contact.street}" if self.rng.random() < 0.6 else "")
+        return _Deal(contact, date, title, tuple(lines))
+
+    def deals(self, n: int, oldest: int) -> list[_Deal]:
+        customers = self.customers()
+        return [
+            self.deal(self.rng.choice(customers), _days(self.rng, -oldest, 0)) for _ in range(n)
+        ]
+
+    async def add_quotes(self) -> list[_Deal]:
+        """Quotes, oldest first so numbers rise with dates; returns the won ones as orders."""
+        won = []
+        for deal in sorted(self.deals(self.size.quotes, 180), key=lambda d: d.date):
+            valid_until = deal.date + dt.timedelta(days=30)
+            status = self.quote_status(valid_until)
+            fields: dict[str, object] = {"contact": deal.contact.id, "title": deal.title}
+            fields |= {"status": status, "total": _money(deal.total), "valid_until": valid_until}
+            qid = await self.create("quotes", {**fields, "notes": deal.notes()})
+            if status == "accepted":
+                number = self.peer.get("quotes", qid)["number"]
+                date = min(deal.date + dt.timedelta(days=self.rng.randint(1, 20)), SAMPLE_TODAY)
+                won.append(_Deal(deal.contact, date, deal.title, deal.lines, number))
+        return won
+
+    def quote_status(self, valid_until: dt.date) -> str:
+        if valid_until < SAMPLE_TODAY:
+            return self.rng.choices(("accepted", "declined", "expired"), (45, 25, 30))[0]
+        return self.rng.choices(("draft", "sent", "accepted"), (25, 50, 25))[0]
+
+    async def add_orders(self, won: list[_Deal]) -> None:
+        """The won quotes and other orders, oldest first; each invoiced one gets its invoice."""
+        deals = won + self.deals(max(0, self.size.orders - len(won)), 365)
+        for deal in sorted(deals, key=lambda d: d.date):
+            status = self.order_status(deal.date)
+            fields: dict[str, object] = {"contact": deal.contact.id, "title": deal.title}
+            fields |= {"status": status, "total": _money(deal.total), "order_date": deal.date}
+            oid = await self.create("orders", {**fields, "notes": deal.notes()})
+            if status == "invoiced":
+                await self.add_invoice(oid, deal)
+
+    def order_status(self, date: dt.date) -> str:
+        """How far an order of that age has come; a few are cancelled."""
+        if self.rng.random() < 0.04:
+            return "cancelled"
+        age = (SAMPLE_TODAY - date).days
+        for days, status in ((21, "invoiced"), (10, "delivered"), (3, "shipped"), (1, "confirmed")):
+            if age > days:
+                return status
+        return "new"
+
+    async def add_invoice(self, order: RecordId, deal: _Deal) -> None:
+        """Issued a week or two after the order; about one in ten past due is still unpaid."""
+        issued = min(deal.date + dt.timedelta(days=self.rng.randint(5, 14)), SAMPLE_TODAY)
+        due = issued + dt.timedelta(days=30 if deal.contact.company else 14)
+        paid = self.rng.random() < (0.9 if due < SAMPLE_TODAY else 0.2)
+        fields = {"order": order, "contact": deal.contact.id, "amount": _money(deal.total)}
+        await self.create("invoices", {**fields, "due": due, "paid": paid})
+
+    async def add_projects(self) -> None:
+        companies = [c for c in self.customers() if c.company] or self.customers()
+        for _ in range(self.size.projects):
+            contact = self.rng.choice(companies)
+            start = _days(self.rng, -300, -14)
+            end = start + dt.timedelta(days=self.rng.randint(21, 150))
+            name = f"{self.rng.choice(JOBS)}, {contact.street}"
+            notes = f"Site contact: {self.person_name(contact.country)}."
+            fields = {"name": name, "contact": contact.id, "start": start, "end": end}
+            pid = await self.create("projects", {**fields, "notes": notes})
+            await self.add_hours(pid, start, min(end, SAMPLE_TODAY))
+
+    async def add_hours(self, project: RecordId, start: dt.date, end: dt.date) -> None:
+        """Hours on random workdays of the project, up to its end or today."""
+        span = (start + dt.timedelta(days=d) for d in range((end - start).days + 1))
+        workdays = [day for day in span if day.weekday() < 5]
+        for day in sorted(self.rng.choice(workdays) for _ in range(self.rng.randint(6, 14))):
+            hours = self.rng.choice((1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 7.5))
+            fields = {"project": project, "date": day, "hours": hours}
+            await self.create(
+                "time_registrations", {**fields, "description": self.rng.choice(WORK)}
+            )
+
+    async def add_documents(self) -> None:
+        for n in range(self.size.documents):
+            contact = self.rng.choice(self.contacts)
+            kind, title = self.rng.choice(DOCUMENTS)
+            date = _days(self.rng, -365, 0)
+            title = title.format(year=date.year, street=contact.street, n=24100 + 37 * n)
+            fields = {"title": f"{title} ({contact.name})", "contact": contact.id}
+            await self.create("documents", {**fields, "kind": kind, "date": date})
+
+    async def add_activities(self) -> None:
+        for _ in range(self.size.activities):
+            contact = self.rng.choice(self.contacts)
+            due = _days(self.rng, -60, 30)
+            done = due < SAMPLE_TODAY and self.rng.random() < 0.85  # some slipped
+            fields = {"subject": self.rng.choice(ACTIVITIES), "contact": contact.id, "due": due}
+            await self.create(
+                "activities", {**fields, "done": done, "notes": self.rng.choice(ACTIVITY_NOTES)}
+            )
+
+
+def _check_empty_and_allowed(peer: Peer) -> None:
+    """Refuse up front rather than half-fill: sample records mixed into real data, or a
+    travel device stopped at the products it may not create, would need cleaning by hand."""
+    filled = [m for m in FILLED if peer.count(m)]
+    if filled:
+        raise UsageError(f"the sample needs an empty replica; it has {', '.join(filled)}")
+    denied = [m for m in FILLED if not allowed(peer.role, m, "create", own=True)]
+    if denied:
+        raise UsageError(f"a {peer.role} device may not create {', '.join(denied)} records")
+
+
+async def fill_sample(peer: Peer, *, seed: int = 7, size: str = "small") -> dict[str, int]:
+    """Fill an empty replica with the sample company database; return records per module.
+
+    ``size`` is ``"small"`` (20 contacts, about 200 records) or ``"medium"``
+    (200 contacts, about 1,600). On main, quotes and orders get their final
+    numbers in date order; elsewhere they get provisional ones.
+    """
+    if size not in SIZES:
+        raise UsageError(f"size must be one of {tuple(SIZES)}, not {size!r}")
+    _check_empty_and_allowed(peer)
+    sampler = _Sampler(peer, random.Random(seed), SIZES[size])
+    await sampler.add_contacts()
+    await sampler.add_contact_persons()
+    await sampler.add_products()
+    await sampler.add_stock()
+    await sampler.add_orders(await sampler.add_quotes())
+    await sampler.add_projects()
+    await sampler.add_documents()
+    await sampler.add_activities()
+    return sampler.counts
