@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import click
 import orjson
+from tqdm import tqdm
 
 from roamsync.peer import company, journal, registry
 from roamsync.peer.api import (
@@ -193,12 +194,22 @@ def init(
 @click.option(
     "--anti-entropy", type=float, default=None, help="Seconds between repair passes [15]."
 )
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar for large syncs [on a terminal].",
+)
 def serve(
-    folder: Path, peers: tuple[str, ...], no_discovery: bool, anti_entropy: float | None
+    folder: Path,
+    peers: tuple[str, ...],
+    no_discovery: bool,
+    anti_entropy: float | None,
+    progress: bool | None,
 ) -> None:
     """Run the device headless: sync with peers until SIGTERM or Ctrl-C."""
     _log_to_file(folder)
-    run(_serve(folder, list(peers), not no_discovery, anti_entropy))
+    show = sys.stderr.isatty() if progress is None else progress
+    run(_serve(folder, list(peers), not no_discovery, anti_entropy, show))
 
 
 def _log_to_file(folder: Path) -> None:
@@ -213,11 +224,21 @@ def _log_to_file(folder: Path) -> None:
 
 
 async def _serve(
-    folder: Path, peers: list[str], discovery: bool, anti_entropy: float | None
+    folder: Path,
+    peers: list[str],
+    discovery: bool,
+    anti_entropy: float | None,
+    progress: bool,
 ) -> None:
     node = await Node.open(folder)
+    if node.config.offline and peers:
+        await node.stop()
+        raise UsageError("sync settings are locked while working offline (roamsync online)")
     if anti_entropy is not None:
         node.config.anti_entropy = anti_entropy
+    bars = ProgressBars() if progress else None
+    if bars is not None:
+        node.on_progress = bars.update
     node.config.peers = [*node.config.peers, *(p for p in peers if p not in node.config.peers)]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -234,11 +255,41 @@ async def _serve(
         await stop.wait()
         log.info("shutting down")
     finally:
+        if bars is not None:
+            bars.close()
         if runner is not None:
             await runner.cleanup()
         await node.stop()
         with contextlib.suppress(FileNotFoundError):
             (folder / DAEMON).unlink()
+
+
+class ProgressBars:
+    """One tqdm bar per peer while a large sync runs: records done of total, rate, time left."""
+
+    THRESHOLD = 100  # smaller syncs finish before a bar would be any use
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tqdm[Any]] = {}
+
+    def update(self, device: str, done: int, total: int) -> None:
+        bar = self.bars.get(device)
+        if bar is None:
+            if total - done < self.THRESHOLD:
+                return
+            bar = self.bars[device] = tqdm(
+                total=total, desc=f"sync {device}", unit=" records", file=sys.stderr
+            )
+        bar.total = max(bar.total or 0, total)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+            del self.bars[device]
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
 
 
 @main.command()

@@ -84,6 +84,7 @@ class Node:
     _stopping: bool = False
     _discover: bool = True
     last_error: str | None = None
+    on_progress: Callable[[str, int, int], None] | None = None  # device, received, expected
 
     @classmethod
     async def open(cls, folder: Path, **options: Any) -> Node:
@@ -259,6 +260,7 @@ class Node:
             anti_entropy=self.config.anti_entropy,
             authorize=self._authorizer(fingerprint),
         )
+        session.on_progress = lambda done, total: self._progress(session, done, total)
         task = asyncio.ensure_future(session.run())
         ready = asyncio.ensure_future(session.ready.wait())
         await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
@@ -337,6 +339,10 @@ class Node:
             await channel.close()
             raise SessionRefused(f"{address} is not an enrolled device of this company")
         await self._run_session(channel, fingerprint, address)
+
+    def _progress(self, session: Session, done: int, total: int) -> None:
+        if self.on_progress is not None and session.remote is not None:
+            self.on_progress(session.remote.device, done, total)
 
     def _note_failure(self, address: str, error: str) -> None:
         """A connection attempt that failed, for the sync log and status."""

@@ -8,6 +8,7 @@ convergence is bounded.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import subprocess
@@ -194,3 +195,47 @@ def test_an_unenrolled_device_is_refused(daemons: Daemons) -> None:
     )
     assert count(stranger) == 0
     assert '"peers":[]' in cli("status", daemons.root / "hq", "--json")
+
+
+def test_the_travel_scenario_through_the_cli(daemons: Daemons) -> None:
+    hq = daemons.init("hq", "main")
+    daemons.serve("hq", "--no-discovery")
+    laptop = daemons.enrol("laptop", "travel")
+    daemons.serve("laptop", "--no-discovery")
+    acme = cli("put", hq, "contacts", "name=Acme AS", "phone=1")
+    wait_for(lambda: count(laptop) == 1, what="the laptop to get the contact")
+    # Check out: a final sync, then the flag everyone sees.
+    assert "working offline since" in cli("offline", laptop)
+    devices = json.loads(cli("devices", hq, "--json"))
+    [me] = [d for d in devices if d["name"] == "laptop"]
+    assert me["offline_since"]
+    assert not me["online"]
+    assert "YELLOW: working offline" in cli("status", laptop)
+    # Both sides work; the same field conflicts.
+    cli("put", hq, "contacts", "--id", acme, "phone=main")
+    cli("put", laptop, "contacts", "--id", acme, "phone=laptop", "email=kari@acme.no")
+    order = cli("put", laptop, "orders", f"contact={acme}", "total=10.00")
+    assert count(hq, "orders") == 0  # nothing synced while offline
+    # Check in with manual decisions.
+    report = json.loads(cli("online", laptop, "--policy", "manual", "--json"))
+    assert report["uploaded"] >= 2
+    assert report["downloaded"] >= 1
+    [pending] = json.loads(cli("conflicts", laptop, "--pending", "--json"))
+    assert pending["field"] == "phone"
+    index = [v["value"] for v in pending["values"]].index("laptop")
+    assert cli("resolve", laptop, acme, "phone", "--pick", str(index)) == "phone = laptop"
+    wait_for(
+        lambda: (
+            '"phone":"laptop"' in cli("get", hq, "contacts", acme, "--json")
+            and '"number":"1"' in cli("get", hq, "orders", order, "--json")
+        ),
+        what="the resolution and the renumbered order on main",
+    )
+    [settled] = json.loads(cli("conflicts", hq, "--json"))
+    assert (settled["status"], settled["policy"]) == ("resolved", "manual")
+    assert all(d["offline_since"] is None for d in json.loads(cli("devices", hq, "--json")))
+    log = json.loads(cli("log", laptop, "--json"))
+    assert log
+    assert all(entry["status"] == "ok" for entry in log)
+    assert json.loads(cli("history", laptop, "--json"))[0]["up"] >= 1
+    wait_for(lambda: "GREEN" in cli("status", laptop), what="a green status")
