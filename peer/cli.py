@@ -213,14 +213,18 @@ def serve(
 
 
 def _log_to_file(folder: Path) -> None:
+    """The trace log: roamsync's own debug lines (every frame, merge and refusal) and
+    other libraries' info, in DIR/roamsync.log, rotated at 5 MB, 3 files kept;
+    warnings also on stderr."""
     handler = logging.handlers.RotatingFileHandler(folder / LOG, maxBytes=5 << 20, backupCount=3)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG)
     root = logging.getLogger()
+    for existing in root.handlers:
+        existing.setLevel(max(existing.level, logging.WARNING))
     root.addHandler(handler)
-    root.setLevel(min(root.level, logging.INFO))
-    for handler_ in root.handlers:
-        if isinstance(handler_, logging.StreamHandler) and handler_.stream is sys.stderr:
-            handler_.setLevel(logging.WARNING)
+    root.setLevel(logging.INFO)
+    logging.getLogger("roamsync").setLevel(logging.DEBUG)
 
 
 async def _serve(

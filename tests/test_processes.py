@@ -239,3 +239,6 @@ def test_the_travel_scenario_through_the_cli(daemons: Daemons) -> None:
     assert all(entry["status"] == "ok" for entry in log)
     assert json.loads(cli("history", laptop, "--json"))[0]["up"] >= 1
     wait_for(lambda: "GREEN" in cli("status", laptop), what="a green status")
+    trace = (laptop / "roamsync.log").read_text()
+    assert "Changes(upto=" in trace  # the trace log shows every frame
+    assert "session with" in trace

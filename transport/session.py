@@ -45,6 +45,12 @@ MAX_BAD_FRAMES = 10
 FRAME_BUDGET = 1 << 20  # bytes of record state per Changes frame, roughly
 
 
+def _describe(msg: Message) -> str:
+    if isinstance(msg, Changes):
+        return f"Changes(upto={msg.upto}, records={len(msg.items)})"
+    return repr(msg)
+
+
 class SessionRefused(RoamsyncError):
     """The other side may not sync with us (other company, unknown device, old version)."""
 
@@ -114,6 +120,9 @@ class Session:
         self.version = negotiate(hello.versions, msg.versions)
         self.remote = msg
         log.info("session with %s (%s) started, protocol %d", msg.device, msg.role, self.version)
+        log.debug(
+            "checkpoints: we have sent %s up to %d", msg.device, self.peer.checkpoint(msg.device)
+        )
 
     def _refusal(self, mine: Hello, theirs: Hello) -> str | None:
         if not set(mine.versions) & set(theirs.versions):
@@ -146,6 +155,8 @@ class Session:
             await self.channel.send(frame)
         self.stats.frames_out += 1
         self.stats.bytes_out += len(frame)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("to %s: %s, %d bytes", self._who(), _describe(msg), len(frame))
 
     async def _send_loop(self) -> None:
         remote = self.remote_device
@@ -207,7 +218,10 @@ class Session:
             frame = await self.channel.recv()
             self.stats.frames_in += 1
             self.stats.bytes_in += len(frame)
-            return decode(frame)
+            msg = decode(frame)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("from %s: %s, %d bytes", self._who(), _describe(msg), len(frame))
+            return msg
         except ProtocolError as exc:
             self.stats.bad_frames += 1
             log.warning("dropped a bad frame from %s: %s", self._who(), exc)
