@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -290,6 +291,7 @@ async def scenario(program: list[tuple[Any, ...]], check_in: list[str | None]) -
             await world.close()
 
 
+@pytest.mark.timeout(900)  # many examples; the per-test default is for single scenarios
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
