@@ -29,7 +29,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from roamsync.peer import company, journal, registry
+from roamsync.peer import company, journal, metrics, registry
 from roamsync.peer.config import TLS_DIR, Config, DirectoryLock, load_config, save_config
 from roamsync.peer.replica import Peer
 from roamsync.schema import RoamsyncError, UsageError
@@ -281,6 +281,7 @@ class Node:
             raise
         finally:
             state.session, state.connected_since = None, None
+            metrics.record_session_end(self, session.stats)  # same step: never counted twice
             state.last_seen = time.time()
             stats = session.stats
             entry = journal.SyncEntry(
