@@ -133,7 +133,8 @@ class Node:
         try:
             await site.start()
         except OSError as exc:
-            await self.stop()
+            await self._runner.cleanup()
+            self._runner = None
             raise NodeError(
                 f"cannot listen on {self.config.listen}:{self.config.port}: {exc}"
             ) from exc
