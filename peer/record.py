@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
-from pycrdt import Doc, Map, Text, TransactionEvent
+from pycrdt import Doc, Map, Text
 
 from roamsync.peer.priority import (
     RETENTION,
@@ -128,35 +128,41 @@ class RecordDoc:
         self.slots: Map[str] = doc.get("slots", type=Map)
         self.meta: Map[Any] = doc.get("meta", type=Map)
         # Reading a pycrdt Map key by key opens a transaction per key: read it whole,
-        # once, and keep it until the document changes. The observer catches every
-        # committed change; methods that write also drop the caches at once, since
-        # they may read again before their transaction commits.
+        # once, and keep it while the document's state vector stays the same (every
+        # change to meta or slots adds items, so it moves the state vector). Writing
+        # methods also drop the caches at once, inside their transaction.
         self._meta_cache: dict[str, Any] | None = None
         self._writes_cache: list[Write] | None = None
-        self._dirty = False
-        self._subscription = doc.observe(self._on_commit)
-
-    def _on_commit(self, event: TransactionEvent) -> None:
-        self._changed()
-        self._dirty = True
+        self._cached_at = b""
 
     def _changed(self) -> None:
         self._meta_cache = None
         self._writes_cache = None
 
+    def _check_cache(self) -> None:
+        state = self.doc.get_state()
+        if state != self._cached_at:
+            self._changed()
+            self._cached_at = state
+
     def _meta(self) -> dict[str, Any]:
+        self._check_cache()
         if self._meta_cache is None:
             self._meta_cache = orjson.loads(str(self.meta))
         return self._meta_cache
 
     def apply(self, update: bytes) -> bool:
         """Merge a Yjs update; whether it changed anything. ValueError if undecodable."""
-        self._dirty = False
+        # Observe only for the length of the call: pycrdt keeps a document that still
+        # has an observer alive forever (measured: about 7 KB per document).
+        changes: list[bytes] = []
+        subscription = self.doc.observe(lambda event: changes.append(event.update))
         try:
             self.doc.apply_update(update)
         finally:
+            self.doc.unobserve(subscription)
             self._changed()
-        return self._dirty
+        return bool(changes)
 
     @classmethod
     def load(cls, client_id: int, state: bytes | None = None) -> RecordDoc:
@@ -208,6 +214,7 @@ class RecordDoc:
     # -- reading ----------------------------------------------------------
 
     def writes(self) -> list[Write]:
+        self._check_cache()
         if self._writes_cache is None:
             slots: dict[str, str] = orjson.loads(str(self.slots))
             self._writes_cache = [w for d, raw in slots.items() for w in decode_slot(d, raw)]
