@@ -162,7 +162,8 @@ def test_feed_skips_what_came_from_the_peer_but_advances(store: Store) -> None:
 
     store.save([replace(row("a"), origin="x"), row("b"), replace(row("c"), origin="y")])
     assert store.feed(0, 100, "x") == ([(2, "b", b"state:b"), (3, "c", b"state:c")], 3)
-    assert store.feed(0, 1, "x") == ([], 1)  # nothing to send, but the position moves on
+    assert store.feed(0, 1, "x") == ([(2, "b", b"state:b")], 2)
+    assert store.feed(3, 5, "x") == ([], 3)
     assert store.feed(3, 100, "x") == ([], 3)
     store.save([row("a")])  # changed here since: x needs it now
     assert store.feed(3, 100, "x") == ([(4, "a", b"state:a")], 4)
@@ -484,3 +485,10 @@ def test_meta_prefix(store: Store) -> None:
     assert store.meta_prefix("nothing") == {}
     store.forget(["log:a", "absent"])
     assert store.meta_prefix("log:") == {"log:b": "2"}
+
+
+def test_feed_of_only_skipped_entries_jumps_to_the_end(store: Store) -> None:
+    from dataclasses import replace
+
+    store.save([replace(row(f"r{i}"), origin="x") for i in range(50)])
+    assert store.feed(0, 10, "x") == ([], 50)  # one read, nothing to send, position at the end
