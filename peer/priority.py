@@ -108,6 +108,8 @@ def supersedes(a: Write, b: Write) -> bool:
 def heads(writes: Iterable[Write]) -> list[Write]:
     """The writes no other write supersedes, sorted by (device, t)."""
     ws = list(writes)
+    if len(ws) == 1:  # the common case: one writer so far
+        return ws
     return sorted(
         (w for w in ws if not any(supersedes(o, w) for o in ws if o is not w)),
         key=lambda w: (w.device, w.t),

@@ -128,25 +128,17 @@ class RecordDoc:
         self.slots: Map[str] = doc.get("slots", type=Map)
         self.meta: Map[Any] = doc.get("meta", type=Map)
         # Reading a pycrdt Map key by key opens a transaction per key: read it whole,
-        # once, and keep it while the document's state vector stays the same (every
-        # change to meta or slots adds items, so it moves the state vector). Writing
-        # methods also drop the caches at once, inside their transaction.
+        # once, and keep it until the document changes. Every change goes through this
+        # class (apply, init, claim_client, put, set_note), which drops the caches; do
+        # not change ``doc`` behind its back.
         self._meta_cache: dict[str, Any] | None = None
         self._writes_cache: list[Write] | None = None
-        self._cached_at = b""
 
     def _changed(self) -> None:
         self._meta_cache = None
         self._writes_cache = None
 
-    def _check_cache(self) -> None:
-        state = self.doc.get_state()
-        if state != self._cached_at:
-            self._changed()
-            self._cached_at = state
-
     def _meta(self) -> dict[str, Any]:
-        self._check_cache()
         if self._meta_cache is None:
             self._meta_cache = orjson.loads(str(self.meta))
         return self._meta_cache
@@ -214,7 +206,6 @@ class RecordDoc:
     # -- reading ----------------------------------------------------------
 
     def writes(self) -> list[Write]:
-        self._check_cache()
         if self._writes_cache is None:
             slots: dict[str, str] = orjson.loads(str(self.slots))
             self._writes_cache = [w for d, raw in slots.items() for w in decode_slot(d, raw)]

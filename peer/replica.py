@@ -488,12 +488,16 @@ class Peer:
         changed: list[tuple[str, RecordDoc]] = []
         arrived_new: set[str] = set()
         rejected = malformed = 0
+        missing = [rid for rid, _ in items if rid not in self._cache]
+        stored = self.store.states(missing)  # one query for the batch, not one per record
         for record_id, update in items:
-            is_new = record_id not in self._cache and self.store.view(record_id) is None
-            outcome = self._merge_one(record_id, update, source)
+            existing = self._cache.get(record_id)
+            if existing is None and record_id in stored:
+                existing = RecordDoc.load(self.client_id, stored[record_id])
+            outcome = self._merge_one(record_id, update, source, existing)
             if isinstance(outcome, RecordDoc):
                 changed.append((record_id, outcome))
-                if is_new:
+                if existing is None:
                     arrived_new.add(record_id)
             elif outcome == "rejected":
                 rejected += 1
@@ -505,8 +509,9 @@ class Peer:
             self._assign_numbers()
         return ApplyResult(len(changed), rejected, malformed)
 
-    def _merge_one(self, record_id: str, update: bytes, source: str) -> RecordDoc | str:
-        existing = self._doc(record_id)
+    def _merge_one(
+        self, record_id: str, update: bytes, source: str, existing: RecordDoc | None
+    ) -> RecordDoc | str:
         rec = existing or RecordDoc.load(self.client_id)
         before = rec.state_vector()
         identity = (rec.module, rec.creator)

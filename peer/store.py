@@ -89,6 +89,7 @@ class Store(Protocol):
 
     def save(self, rows: Iterable[RecordRow], meta: Mapping[str, str] = ...) -> None: ...
     def state(self, record_id: str) -> bytes | None: ...
+    def states(self, record_ids: Iterable[str]) -> dict[str, bytes]: ...
     def view(self, record_id: str) -> bytes | None: ...
     def views(self, module: str) -> list[bytes]: ...
     def find_number(self, module: str, number: str) -> list[bytes]: ...
@@ -154,32 +155,40 @@ class SqliteStore:
             ) from exc
 
     def save(self, rows: Iterable[RecordRow], meta: Mapping[str, str] = {}) -> None:
-        seq = self._seq
+        rows = list(rows)
+        first = self._seq + 1
+        records = [
+            (
+                row.id,
+                row.module,
+                first + n,
+                row.deleted,
+                row.needs_number,
+                row.number,
+                row.provisional,
+                row.state,
+                row.view,
+                row.origin,
+            )
+            for n, row in enumerate(rows)
+        ]
+        conflicts = [(row.id, row.module, t, ep) for row in rows for t, ep in row.conflicts]
         with self._transaction() as db:
-            for row in rows:
-                seq += 1
-                db.execute(
-                    "INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        row.id,
-                        row.module,
-                        seq,
-                        row.deleted,
-                        row.needs_number,
-                        row.number,
-                        row.provisional,
-                        row.state,
-                        row.view,
-                        row.origin,
-                    ),
-                )
-                db.execute("DELETE FROM conflicts WHERE record = ?", (row.id,))
-                db.executemany(
-                    "INSERT INTO conflicts VALUES (?,?,?,?)",
-                    [(row.id, row.module, t, ep) for t, ep in row.conflicts],
-                )
+            db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?,?,?)", records)
+            db.executemany("DELETE FROM conflicts WHERE record = ?", [(r.id,) for r in rows])
+            db.executemany("INSERT INTO conflicts VALUES (?,?,?,?)", conflicts)
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)", meta.items())
-        self._seq = seq
+        self._seq += len(rows)
+
+    def states(self, record_ids: Iterable[str]) -> dict[str, bytes]:
+        """The stored states of those of ``record_ids`` that exist, in one query per 500."""
+        ids = list(record_ids)
+        found: dict[str, bytes] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = f"SELECT id, state FROM records WHERE id IN ({','.join('?' * len(chunk))})"
+            found.update((i, bytes(st)) for i, st in self._rows(sql, *chunk))
+        return found
 
     def _one(self, sql: str, *args: object) -> bytes | None:
         found = self._rows(sql, *args)
@@ -298,6 +307,9 @@ class MemoryStore:
     def state(self, record_id: str) -> bytes | None:
         row = self._row(record_id)
         return None if row is None else row.state
+
+    def states(self, record_ids: Iterable[str]) -> dict[str, bytes]:
+        return {i: r.state for i in record_ids if (r := self._row(i)) is not None}
 
     def view(self, record_id: str) -> bytes | None:
         row = self._row(record_id)

@@ -38,8 +38,8 @@ def new_record(
 def exchange(a: RecordDoc, b: RecordDoc) -> None:
     """Send each side's full state to the other."""
     ua, ub = a.encode(), b.encode()
-    a.doc.apply_update(ub)
-    b.doc.apply_update(ua)
+    a.apply(ub)
+    b.apply(ua)
 
 
 def by_device(rec: RecordDoc, field: str) -> dict[str, Write]:
@@ -370,7 +370,7 @@ def test_three_devices_concurrently() -> None:
     updates = [r.encode() for r in recs]
     for rec in recs:
         for u in updates:
-            rec.doc.apply_update(u)
+            rec.apply(u)
     for rec in recs:
         assert {d: w.value for d, w in by_device(rec, "email").items()} == {
             "dev-0": "0@x",
