@@ -152,3 +152,20 @@ async def test_devices_of_one_company_find_each_other(company: Company) -> None:
     note = await a.peer.create("contacts", {"name": "from a"})
     await until(lambda: b.peer.store.view(note) is not None, limit=20)
     assert a.peer.device in b.states or b.peer.device in a.states or hq.states
+
+
+async def test_a_device_is_usable_during_its_initial_sync(company: Company) -> None:
+    hq = await company.main()
+    n = 3000
+    for i in range(n):
+        await hq.peer.create("contacts", {"name": f"c{i}"})
+    office = await company.add(hq, "office")
+    seen: list[tuple[int, int]] = []
+    office.on_progress = lambda device, done, total: seen.append((done, total))
+    await until(lambda: 0 < office.peer.count("contacts") < n, limit=30)
+    mine = await office.peer.create("contacts", {"name": "written mid-sync"})  # writes work
+    assert office.peer.get("contacts", mine)["name"] == "written mid-sync"  # reads too
+    await until(lambda: office.peer.count("contacts") == n + 1, limit=60)
+    await until(lambda: hq.peer.store.view(mine) is not None)
+    assert seen
+    assert seen[-1][1] >= n  # the progress knew the total
