@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 PKGS := -p roamsync.peer -p roamsync.schema -p roamsync.transport
 
-.PHONY: test lint typecheck unit demo install clean
+.PHONY: test lint typecheck unit demo bench install clean notebook
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,5 +33,13 @@ test: lint typecheck unit
 demo: install
 	$(BIN)/python demo/run_demo.py
 
+# Benchmarks (bench/, BENCHMARKS.md): N records, default 100000; writes bench/results.json.
+bench: install
+	$(BIN)/python bench/run_all.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Execute demo/convergence.ipynb in place (outputs kept) and write demo/divergence.png.
+notebook: install
+	$(BIN)/python demo/run_notebook.py
