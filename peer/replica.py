@@ -126,6 +126,8 @@ class Peer:
         self._cache_size = cache_size
         self._closed = False
         self._listeners: set[asyncio.Event] = set()
+        self._checkpoints: dict[str, int] = {}
+        self._unsaved_checkpoints: set[str] = set()
         self.client_id = self._init_identity()
         last = int(store.meta("hlc") or 0)
         self.clock = HybridClock(last) if clock is None else HybridClock(last, clock)
@@ -170,6 +172,7 @@ class Peer:
 
     async def close(self) -> None:
         if not self._closed:
+            self.flush_checkpoints()
             self._closed = True
             self._cache.clear()
             self.store.close()
@@ -473,11 +476,27 @@ class Peer:
 
     def checkpoint(self, peer: str) -> int:
         """How far in this replica's change feed ``peer`` has acknowledged."""
-        return int(self.store.meta(f"checkpoint:{peer}") or 0)
+        if peer not in self._checkpoints:
+            self._checkpoints[peer] = int(self.store.meta(f"checkpoint:{peer}") or 0)
+        return self._checkpoints[peer]
 
     def set_checkpoint(self, peer: str, seq: int) -> None:
+        """Record an acknowledgement. It is stored with the next commit, or by
+        :meth:`flush_checkpoints`: a checkpoint lost in a crash only means some
+        records are sent again, which merging makes harmless, and it saves a
+        durable commit per acknowledgement."""
         if seq > self.checkpoint(peer):
-            self.store.save([], {f"checkpoint:{peer}": str(seq)})
+            self._checkpoints[peer] = seq
+            self._unsaved_checkpoints.add(peer)
+
+    def flush_checkpoints(self) -> None:
+        if self._unsaved_checkpoints and not self._closed:
+            self.store.save([], self._take_checkpoints())
+
+    def _take_checkpoints(self) -> dict[str, str]:
+        saved = {f"checkpoint:{p}": str(self._checkpoints[p]) for p in self._unsaved_checkpoints}
+        self._unsaved_checkpoints.clear()
+        return saved
 
     async def apply_remote(
         self, items: Sequence[tuple[str, bytes]], source: str = ""
@@ -487,6 +506,7 @@ class Peer:
         self._check_open()
         changed: list[tuple[str, RecordDoc]] = []
         arrived_new: set[str] = set()
+        states: dict[str, bytes] = {}
         rejected = malformed = 0
         missing = [rid for rid, _ in items if rid not in self._cache]
         stored = self.store.states(missing)  # one query for the batch, not one per record
@@ -497,14 +517,15 @@ class Peer:
             outcome = self._merge_one(record_id, update, source, existing)
             if isinstance(outcome, RecordDoc):
                 changed.append((record_id, outcome))
-                if existing is None:
+                state = states[record_id] = outcome.encode()
+                if state == update:  # we hold exactly what the source sent: no echo
                     arrived_new.add(record_id)
             elif outcome == "rejected":
                 rejected += 1
             elif outcome == "malformed":
                 malformed += 1
         origins = {record_id: source for record_id in arrived_new} if source else {}
-        self._commit(changed, report=True, origins=origins)
+        self._commit(changed, report=True, origins=origins, states=states)
         if self.role == "main":
             self._assign_numbers()
         return ApplyResult(len(changed), rejected, malformed)
@@ -587,19 +608,23 @@ class Peer:
         *,
         report: bool = False,
         origins: Mapping[str, str] = {},
+        states: Mapping[str, bytes] = {},
     ) -> None:
         """Store records (and metadata) in one transaction, then cache them."""
         records = list(records)
         rows = []
         latest = 0
         for record_id, rec in records:
-            row, resolved = _row(record_id, rec, origins.get(record_id))
+            state = states.get(record_id) or rec.encode()
+            row, resolved = _row(record_id, rec, state, origins.get(record_id))
             rows.append(row)
             latest = max([latest, *(w.t for w in resolved.winners.values())])
             if report:
                 self._report_rejected(record_id, rec, resolved)
         self.clock.observe(latest)
-        all_meta = {**(meta or {}), "hlc": str(self.clock.last)}
+        if not rows and not meta:
+            return  # nothing changed: no durable commit (the clock is saved with the next)
+        all_meta = {**(meta or {}), **self._take_checkpoints(), "hlc": str(self.clock.last)}
         try:
             self.store.save(rows, all_meta)
         except StoreError:
@@ -657,7 +682,9 @@ def _violation(
     return None
 
 
-def _row(record_id: str, rec: RecordDoc, origin: str | None = None) -> tuple[RecordRow, Resolved]:
+def _row(
+    record_id: str, rec: RecordDoc, state: bytes, origin: str | None = None
+) -> tuple[RecordRow, Resolved]:
     module = get_module(str(rec.module))
     resolved = resolve(module.name, rec.creator, rec.writes())
     values: dict[str, JsonValue] = {
@@ -676,7 +703,7 @@ def _row(record_id: str, rec: RecordDoc, origin: str | None = None) -> tuple[Rec
     row = RecordRow(
         id=record_id,
         module=module.name,
-        state=rec.encode(),
+        state=state,
         view=orjson.dumps(view),
         deleted=resolved.deleted,
         needs_number=is_provisional(number) and not resolved.deleted,

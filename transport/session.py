@@ -101,6 +101,8 @@ class Session:
             pass
         finally:
             await self.channel.close()
+            if not self.peer.closed:
+                self.peer.flush_checkpoints()
 
     @property
     def remote_device(self) -> str:
@@ -186,6 +188,7 @@ class Session:
     def _anti_entropy(self, position: int) -> int:
         """Periodic repair: with nothing in flight, read the feed again from the checkpoint."""
         self.stats.anti_entropy_passes += 1
+        self.peer.flush_checkpoints()
         if self._inflight == 0:
             return min(position, self.peer.checkpoint(self.remote_device))
         return position
