@@ -34,41 +34,19 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from roamsync.schema import MODULES
+from roamsync.transport.session import SessionStats
 
-if TYPE_CHECKING:  # at run time node.py may import this module to report ended sessions
+if TYPE_CHECKING:  # node.py imports this module at run time
     from roamsync.peer.node import Node
-    from roamsync.transport.session import SessionStats
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 CONFLICT_STATUSES = ("open", "pending", "resolved")
 
 
 @dataclass
-class TrafficTotals:
-    """Traffic summed over sessions: those that ended, and at scrape time the live ones."""
-
-    frames_in: int = 0
-    frames_out: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    records_in: int = 0
-    records_out: int = 0
-    bad_frames: int = 0
-
-    def add(self, stats: SessionStats) -> None:
-        self.frames_in += stats.frames_in
-        self.frames_out += stats.frames_out
-        self.bytes_in += stats.bytes_in
-        self.bytes_out += stats.bytes_out
-        self.records_in += stats.records_in
-        self.records_out += stats.records_out
-        self.bad_frames += stats.bad_frames
-
-
-@dataclass
 class _NodeMetrics:
     registry: CollectorRegistry
-    ended: TrafficTotals
+    ended: SessionStats
 
 
 # Keyed by id(node), dropped by a finalizer when the node goes: Node is a dataclass
@@ -83,7 +61,7 @@ def _metrics_of(node: Node) -> _NodeMetrics:
     if found is None:
         registry = CollectorRegistry()
         registry.register(NodeCollector(node))
-        found = _BY_NODE[key] = _NodeMetrics(registry, TrafficTotals())
+        found = _BY_NODE[key] = _NodeMetrics(registry, SessionStats())
         weakref.finalize(node, _BY_NODE.pop, key, None)
     return found
 
@@ -97,7 +75,7 @@ def record_session_end(node: Node, stats: SessionStats) -> None:
     _metrics_of(node).ended.add(stats)
 
 
-def traffic(node: Node) -> TrafficTotals:
+def traffic(node: Node) -> SessionStats:
     """All traffic of the node so far: ended sessions plus the running ones."""
     total = dataclasses.replace(_metrics_of(node).ended)
     for state in node.states.values():
@@ -181,7 +159,7 @@ def _conflicts(node: Node) -> Metric:
     return gauge
 
 
-def _traffic(total: TrafficTotals) -> Iterator[Metric]:
+def _traffic(total: SessionStats) -> Iterator[Metric]:
     directed = [
         ("roamsync_bytes", "Bytes of sync frames.", total.bytes_in, total.bytes_out),
         ("roamsync_frames", "Sync frames.", total.frames_in, total.frames_out),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -11,7 +12,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from roamsync.peer import Peer
+from roamsync.peer import Peer, registry
+from roamsync.peer.config import load_config, save_config
+from roamsync.peer.enrolment import init_directory, join_company
+from roamsync.peer.node import Node
 from roamsync.transport.channel import Channel, memory_pair
 from roamsync.transport.websocket import SYNC_PATH, accept, connect
 
@@ -95,3 +99,64 @@ async def channel_pair(request: pytest.FixtureRequest) -> AsyncIterator[ChannelP
         await channel.close()
     await client.close()
     await runner.cleanup()
+
+
+PROFILE = {  # the connection criteria: enrolment needs a complete company profile
+    "address": "Storgata 1, 0155 Oslo",
+    "phone": "+47 22 00 00 00",
+    "email": "post@acme.no",
+    "org_number": "912 345 678",
+}
+
+
+class Company:
+    """A main node and the devices it enrols, each in its own folder, on 127.0.0.1."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = f"Acme {uuid.uuid4().hex[:6]}"
+        self.nodes: list[Node] = []
+
+    async def start(self, folder: Path | str, discovery: bool = False) -> Node:
+        node = await Node.open(self.root / folder)
+        await node.start(discovery=discovery)
+        self.nodes.append(node)
+        return node
+
+    async def stop_one(self, node: Node) -> None:
+        self.nodes.remove(node)
+        async with asyncio.timeout(10):  # a hung stop fails here, not at the suite's timeout
+            await node.stop()
+
+    async def main(self, discovery: bool = False) -> Node:
+        await init_directory(
+            self.root / "hq",
+            name="hq",
+            role="main",
+            company_name=self.name,
+            port=0,
+            profile=PROFILE,
+        )
+        return await self.start("hq", discovery)
+
+    async def add(self, hq: Node, name: str, role: str = "office", discovery: bool = False) -> Node:
+        folder = self.root / name
+        await init_directory(folder, name=name, role=role, company_name=self.name, port=0)
+        code = registry.invite(hq.peer, hq.identity.fingerprint, role)
+        await join_company(folder, code, f"127.0.0.1:{hq.port}")
+        if discovery:  # found by discovery, not configured
+            config = load_config(folder)
+            config.peers = []
+            save_config(folder, config)
+        return await self.start(folder, discovery)
+
+    async def stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+
+
+@pytest.fixture
+async def company(tmp_path: Path) -> AsyncIterator[Company]:
+    c = Company(tmp_path)
+    yield c
+    await c.stop()

@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import aiohttp
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from roamsync.peer import registry
 from roamsync.peer.api import start_api
-from roamsync.peer.enrolment import init_directory, join_company
 from roamsync.peer.metrics import CONTENT_TYPE, record_session_end, render_metrics
 from roamsync.peer.node import Node
 from roamsync.transport.session import SessionStats
 
+from conftest import Company
+
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
 # What main must have registered before it enrols devices.
-PROFILE = {
-    "address": "Storgata 1, 0155 Oslo",
-    "phone": "+47 22 00 00 00",
-    "email": "post@acme.no",
-    "org_number": "912 345 678",
-}
-
-
 async def until(condition: Callable[[], bool], limit: float = 10.0) -> None:
     async with asyncio.timeout(limit):
         while not condition():  # noqa: ASYNC110 (state spread over several nodes)
@@ -46,55 +37,6 @@ def scrape(node: Node) -> Samples:
 
 def value(samples: Samples, metric: str, /, **labels: str) -> float:
     return samples[(metric, frozenset(labels.items()))]
-
-
-class Company:
-    """A main node and the devices it enrols, each in its own folder under tmp_path."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.name = f"Acme {uuid.uuid4().hex[:6]}"
-        self.nodes: list[Node] = []
-
-    async def start(self, name: str) -> Node:
-        node = await Node.open(self.root / name)
-        await node.start(discovery=False)
-        self.nodes.append(node)
-        return node
-
-    async def stop_one(self, node: Node) -> None:
-        self.nodes.remove(node)
-        async with asyncio.timeout(10):  # a hung stop fails here, not at the suite's timeout
-            await node.stop()
-
-    async def main(self) -> Node:
-        await init_directory(
-            self.root / "hq",
-            name="hq",
-            role="main",
-            company_name=self.name,
-            port=0,
-            profile=PROFILE,
-        )
-        return await self.start("hq")
-
-    async def add(self, hq: Node, name: str) -> Node:
-        folder = self.root / name
-        await init_directory(folder, name=name, role="office", company_name=self.name, port=0)
-        code = registry.invite(hq.peer, hq.identity.fingerprint, "office")
-        await join_company(folder, code, f"127.0.0.1:{hq.port}")
-        return await self.start(name)
-
-    async def stop(self) -> None:
-        for node in self.nodes:
-            await node.stop()
-
-
-@pytest.fixture
-async def company(tmp_path: Path) -> AsyncIterator[Company]:
-    c = Company(tmp_path)
-    yield c
-    await c.stop()
 
 
 def synced(a: Node, b: Node) -> bool:

@@ -3,81 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from roamsync.peer import registry
-from roamsync.peer.config import load_config
+from roamsync.peer.config import load_config, save_config
 from roamsync.peer.enrolment import init_directory, join_company
-from roamsync.peer.node import Node
 from roamsync.peer.registry import InvitationError
+
+from conftest import Company
 
 
 async def until(condition: Callable[[], bool], limit: float = 10.0) -> None:
     async with asyncio.timeout(limit):
         while not condition():  # noqa: ASYNC110 (state spread over several nodes)
             await asyncio.sleep(0.01)
-
-
-PROFILE = {
-    "address": "Storgata 1, 0155 Oslo",
-    "phone": "+47 22 00 00 00",
-    "email": "post@acme.no",
-    "org_number": "912 345 678",
-}
-
-
-class Company:
-    """A main node plus helpers to add devices, all in tmp_path, on 127.0.0.1."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.name = f"Acme {uuid.uuid4().hex[:6]}"
-        self.nodes: list[Node] = []
-
-    async def start(self, folder: Path, discovery: bool = False) -> Node:
-        node = await Node.open(folder)
-        await node.start(discovery=discovery)
-        self.nodes.append(node)
-        return node
-
-    async def main(self, discovery: bool = False) -> Node:
-        await init_directory(
-            self.root / "hq",
-            name="hq",
-            role="main",
-            company_name=self.name,
-            port=0,
-            profile=PROFILE,
-        )
-        return await self.start(self.root / "hq", discovery)
-
-    async def add(self, hq: Node, name: str, role: str = "office", discovery: bool = False) -> Node:
-        folder = self.root / name
-        await init_directory(folder, name=name, role=role, company_name=self.name, port=0)
-        code = registry.invite(hq.peer, hq.identity.fingerprint, role)
-        await join_company(folder, code, f"127.0.0.1:{hq.port}")
-        if discovery:  # found by discovery, not configured
-            config = load_config(folder)
-            config.peers = []
-            from roamsync.peer.config import save_config
-
-            save_config(folder, config)
-        return await self.start(folder, discovery)
-
-    async def stop(self) -> None:
-        for node in self.nodes:
-            await node.stop()
-
-
-@pytest.fixture
-async def company(tmp_path: Path) -> AsyncIterator[Company]:
-    c = Company(tmp_path)
-    yield c
-    await c.stop()
 
 
 async def test_join_then_sync_both_ways(company: Company) -> None:
@@ -128,8 +70,6 @@ async def test_unenrolled_and_revoked_devices_are_refused(company: Company) -> N
         office_config.trusted,
         [f"127.0.0.1:{hq.port}"],
     )
-    from roamsync.peer.config import save_config
-
     save_config(stranger, config)
     intruder = await company.start(stranger)
     secret = await hq.peer.create("contacts", {"name": "secret"})

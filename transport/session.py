@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,11 @@ class SessionStats:
     changed_here: int = 0
     bad_frames: int = 0
     anti_entropy_passes: int = 0
+
+    def add(self, other: SessionStats) -> None:
+        """Sum another session's counts into these (totals over many sessions)."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 @dataclass
