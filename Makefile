@@ -35,6 +35,7 @@ demo: install
 
 # Benchmarks (bench/, BENCHMARKS.md): N records, default 100000; writes bench/results.json.
 bench: install
+	$(BIN)/pip install -q ".[bench]"
 	$(BIN)/python bench/run_all.py
 
 clean:

@@ -7,8 +7,15 @@
 N is the record count of floor_vs_sync and memory, and the largest size of
 reconnect (1k, 10k, 100k up to N). latency runs 1000 edits per topology and
 storage 1000 records x 50 edits, whatever N is; scale.py (the older
-single-replica script) runs at min(N, 10000). Each script's output is shown as
-it runs; each has a time limit, so the run is bounded.
+single-replica script) runs at min(N, 10000), and baseline_pycrdt_websocket
+(pycrdt-websocket against roamsync, capped at 60 s) at min(N, 2000). Each
+script's output is shown as it runs; each has a time limit, so the run is
+bounded. At the end bench/plots.py draws the PNGs in bench/ from results.json.
+
+ROAMSYNC_BENCH_MERGE=1 (with ROAMSYNC_BENCH_ONLY) keeps the other scripts'
+results already in bench/results.json and replaces only those run now; each
+replaced entry gets its own "when" and "git_head", and the top-level "merged"
+lists them, while "when", "n" and "git_head" stay those of the full run.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ def plan(n: int) -> list[tuple[str, list[str]]]:
         ("memory", [str(n)]),
         ("storage", ["1000", "50"]),
         ("scale", [str(min(n, 10_000))]),
+        ("baseline_pycrdt_websocket", [str(min(n, 2000))]),
     ]
 
 
@@ -139,12 +147,19 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         out["memory_peak_mb"] = mem["peak_mb"]
         out["memory_n"] = mem["n"]
         out["target_memory_le_400mb"] = mem["target_met"]
+    base = results.get("baseline_pycrdt_websocket", {}).get("result")
+    if base:
+        out["baseline_n"] = base["n"]
+        out["baseline_pycrdt_websocket_records_per_s"] = base["pycrdt_websocket"]["records_per_s"]
+        for kind in ("tls", "ws", "memory"):
+            out[f"baseline_{kind}_ratio"] = base[kind]["ratio_to_baseline"]
     return out
 
 
 def main() -> int:
     n = bench_n()
     only = {s for s in os.environ.get("ROAMSYNC_BENCH_ONLY", "").split(",") if s}
+    merge = os.environ.get("ROAMSYNC_BENCH_MERGE") == "1"
     results: dict[str, Any] = {}
     t0 = time.perf_counter()
     head = git_head()
@@ -152,19 +167,34 @@ def main() -> int:
         if only and name not in only:
             continue
         results[name] = run(name, args)
-    doc = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "n": n,
-        "git_head": head,
-        "machine": machine(),
-        "total_wall_s": time.perf_counter() - t0,
-        "summary": summary(results),
-        "benchmarks": results,
-    }
+    when = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     out = HERE / "results.json"
+    if merge and out.exists():
+        doc = json.loads(out.read_text())
+        for name, result in results.items():
+            result.update(when=when, git_head=head)
+            doc["benchmarks"][name] = result
+            doc.setdefault("merged", []).append({"bench": name, "when": when, "git_head": head})
+        doc["summary"] = summary(doc["benchmarks"])
+    else:
+        doc = {
+            "when": when,
+            "n": n,
+            "git_head": head,
+            "machine": machine(),
+            "total_wall_s": time.perf_counter() - t0,
+            "summary": summary(results),
+            "benchmarks": results,
+        }
     out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"\nwrote {out} ({doc['total_wall_s']:.0f} s)")
+    print(f"\nwrote {out} ({time.perf_counter() - t0:.0f} s)")
     print(json.dumps(doc["summary"], indent=2))
+    try:
+        import plots
+    except ImportError as exc:  # matplotlib is in the "bench" extra
+        print(f"no plots: {exc}")
+    else:
+        plots.main(out)
     return 0 if all(r["returncode"] == 0 for r in results.values()) else 1
 
 
