@@ -38,11 +38,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from benchlib import bench_n, contact, log, machine, report
-from floor_vs_sync import FIELDS, floor, sync_sessions, sync_tls
+from floor_vs_sync import FIELDS, floor, roamsync_syncs
 from pycrdt import Doc, Map, Provider
 from pycrdt.websocket import WebsocketServer, YRoom
-
-from roamsync.peer import Peer
 
 DEFAULT_N = 2000
 CONCURRENCY = 32  # records (sockets) in flight at once on the new device
@@ -182,16 +180,7 @@ async def main(n: int) -> dict[str, Any]:
         }
         log(f"floor: pycrdt + SQLite, {m} records")
         results["floor"] = floor(m, root)
-        log(f"roamsync tls: initial sync of {m} contacts to a newly joined Node")
-        tls_result, hq_device, hq_name = await sync_tls(root, m)
-        results["tls"] = tls_result
-        source = await Peer.open(root / "hq", device=hq_device, role="main", label=hq_name)
-        try:
-            for kind in ("ws", "memory"):
-                log(f"roamsync {kind}: initial sync of {m} contacts to a fresh Peer")
-                results[kind] = await sync_sessions(source, root, m, kind)
-        finally:
-            await source.close()
+        results.update(await roamsync_syncs(root, m))
         rows = [("floor", results["floor"]["floor_s"])]
         rows += [(kind, results[kind]["seconds"]) for kind in ("memory", "ws", "tls")]
         for kind, seconds in rows:

@@ -147,6 +147,21 @@ async def sync_sessions(source: Peer, root: Path, n: int, kind: str) -> dict[str
         await target.close()
 
 
+async def roamsync_syncs(root: Path, n: int) -> dict[str, Any]:
+    """roamsync's three initial syncs of n contacts: mTLS Node, plain websocket, in-process."""
+    results: dict[str, Any] = {}
+    log(f"tls: initial sync of {n} contacts to a newly joined Node (mTLS websocket)")
+    results["tls"], hq_device, hq_name = await sync_tls(root, n)
+    source = await Peer.open(root / "hq", device=hq_device, role="main", label=hq_name)
+    try:
+        for kind in ("ws", "memory"):
+            log(f"{kind}: initial sync of {n} contacts to a fresh Peer (two Sessions)")
+            results[kind] = await sync_sessions(source, root, n, kind)
+    finally:
+        await source.close()
+    return results
+
+
 async def main(n: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="roamsync-bench-") as tmp:
         root = Path(tmp)
@@ -158,16 +173,7 @@ async def main(n: int) -> dict[str, Any]:
             f"({n / fl['floor_s']:.0f} rec/s); {fl['update_bytes_per_record']:.0f} B/update"
         )
         results: dict[str, Any] = {"n": n, "floor": fl}
-        log(f"tls: initial sync of {n} contacts to a newly joined Node (mTLS websocket)")
-        tls_result, hq_device, hq_name = await sync_tls(root, n)
-        results["tls"] = tls_result
-        source = await Peer.open(root / "hq", device=hq_device, role="main", label=hq_name)
-        try:
-            for kind in ("ws", "memory"):
-                log(f"{kind}: initial sync of {n} contacts to a fresh Peer (two Sessions)")
-                results[kind] = await sync_sessions(source, root, n, kind)
-        finally:
-            await source.close()
+        results.update(await roamsync_syncs(root, n))
         for kind in ("tls", "ws", "memory"):
             r = results[kind]
             r["records_per_s"] = n / r["seconds"]
