@@ -11,10 +11,28 @@ True
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
 SHIFT = 16
+SKEW_ENV = "ROAMSYNC_CLOCK_SKEW"
+
+
+def system_wall() -> Callable[[], float]:
+    """The wall clock: ``time.time``, moved by ``$ROAMSYNC_CLOCK_SKEW`` seconds if set.
+
+    The skew exists to test a device whose clock is wrong (the chaos tests set
+    it on one daemon); nothing else should set it.
+    """
+    raw = os.environ.get(SKEW_ENV, "").strip()
+    if not raw:
+        return time.time
+    try:
+        skew = float(raw)
+    except ValueError:
+        raise ValueError(f"{SKEW_ENV} must be a number of seconds, not {raw!r}") from None
+    return lambda: time.time() + skew
 
 
 class HybridClock:

@@ -26,7 +26,7 @@ from typing import Any, NewType
 
 import orjson
 
-from roamsync.peer.clock import HybridClock, to_millis
+from roamsync.peer.clock import HybridClock, system_wall, to_millis
 from roamsync.peer.priority import (
     DELETED,
     POLICIES,
@@ -130,7 +130,7 @@ class Peer:
         self._unsaved_checkpoints: set[str] = set()
         self.client_id = self._init_identity()
         last = int(store.meta("hlc") or 0)
-        self.clock = HybridClock(last) if clock is None else HybridClock(last, clock)
+        self.clock = HybridClock(last, system_wall() if clock is None else clock)
 
     @classmethod
     async def open(
