@@ -92,10 +92,10 @@ class Resolved:
     """The resolved view of one record."""
 
     values: dict[str, JsonValue]
-    winners: dict[str, Write]
     deleted: bool
     conflicts: list[Episode]
     rejected: list[Write]
+    latest: int  # the time of the latest winning write (0 if none)
 
 
 def supersedes(a: Write, b: Write) -> bool:
@@ -146,12 +146,17 @@ def is_allowed(module: str, creator: str, w: Write) -> bool:
     return allowed(w.role, module, op, own=own)
 
 
+def _in_order(versions: Iterable[Version]) -> tuple[Version, ...]:
+    """Versions in one order on every replica, without comparing values of different types."""
+    return tuple(sorted(versions, key=lambda v: (v.device, v.role, v.t, repr(v.value))))
+
+
 def open_episode(field_name: str, hs: Sequence[Write]) -> Episode | None:
     if len(hs) < 2:
         return None
     return Episode(
         field=field_name,
-        versions=tuple(sorted(w.version for w in hs)),
+        versions=_in_order(w.version for w in hs),
         winner=default_winner(hs).version,
         policy="central",
         time=max(w.t for w in hs),
@@ -201,7 +206,28 @@ def resolve(module: str, creator: str, writes: Iterable[Write]) -> Resolved:
         for ep in _delete_episodes(winners[DELETED], by_field):
             episodes[ep.key] = ep
     conflicts = sorted(episodes.values(), key=lambda e: (e.time, e.field))
-    return Resolved(values, winners, deleted, conflicts, rejected)
+    latest = max((w.t for w in winners.values()), default=0)
+    return Resolved(values, deleted, conflicts, rejected, latest)
+
+
+def resolve_one_writer(
+    module: str, creator: str, device: str, role: str, fields: Mapping[str, tuple[JsonValue, int]]
+) -> Resolved | None:
+    """:func:`resolve` for a record only ``device`` wrote, given as field -> (value, time),
+    with no closed episodes; ``None`` if it is deleted or has a write the matrix forbids.
+
+    One writer means one write per field and no conflict: each write is its field's
+    only head. It is the bulk of an initial sync, and this skips making the writes.
+    """
+    own = device == creator
+    ops: set[Operation] = {"delete" if name == DELETED else "edit" for name in fields}
+    if not all(allowed(role, module, op, own=own) for op in ops):
+        return None
+    if DELETED in fields and fields[DELETED][0] is True:
+        return None
+    values = {name: value for name, (value, _) in fields.items() if name != DELETED}
+    latest = max((t for _, t in fields.values()), default=0)
+    return Resolved(values, False, [], [], latest)
 
 
 def _closed_episodes(ws: Iterable[Write]) -> Iterable[Episode]:
@@ -228,7 +254,7 @@ def _delete_episodes(delete: Write, by_field: Mapping[str, list[Write]]) -> Iter
         ]
         if not lost:
             continue
-        versions = tuple(sorted([delete.version, *(w.version for w in lost)]))
+        versions = _in_order([delete.version, *(w.version for w in lost)])
         yield Episode(
             field=name,
             versions=versions,

@@ -28,20 +28,26 @@ from typing import Any
 
 import orjson
 from pycrdt import Doc, Map, Text
+from pycrdt._pycrdt import Doc as _RawDoc  # the Rust binding under pycrdt.Doc (pinned)
+from pycrdt._pycrdt import Transaction as _RawTransaction
 
 from roamsync.peer.priority import (
     RETENTION,
     Episode,
+    Resolved,
     Version,
     Write,
     close_episode,
     heads,
     is_allowed,
     open_episode,
+    resolve,
+    resolve_one_writer,
 )
 from roamsync.schema import FieldType, JsonValue, get_module
 
 SEP = "\x1f"
+NOTE_PREFIX = "note:"
 
 
 def encode_slot(role: str, writes: Mapping[str, Write]) -> str:
@@ -120,7 +126,164 @@ def _read_varuints(data: bytes) -> Iterator[int]:
         raise ValueError("truncated varuint")
 
 
-class RecordDoc:
+class RecordContent:
+    """Read access to a record's content: metadata, writes, notes, Yjs state vector.
+
+    Subclasses say where the content comes from (:meth:`_read_meta`,
+    :meth:`_read_slots`, :meth:`notes`, :meth:`state_vector`); what is read is
+    kept until :meth:`_changed` says the content changed.
+    """
+
+    _meta_cache: dict[str, Any] | None = None
+    _slots_cache: dict[str, str] | None = None
+    _writes_cache: list[Write] | None = None
+
+    def _read_meta(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _read_slots(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def notes(self) -> dict[str, str]:
+        """Every note field of the record's module -> its text ("" if never written)."""
+        raise NotImplementedError
+
+    def state_vector(self) -> dict[int, int]:
+        raise NotImplementedError
+
+    def _changed(self) -> None:
+        self._meta_cache = None
+        self._slots_cache = None
+        self._writes_cache = None
+
+    def _meta(self) -> dict[str, Any]:
+        if self._meta_cache is None:
+            self._meta_cache = self._read_meta()
+        return self._meta_cache
+
+    def _slots(self) -> dict[str, str]:
+        if self._slots_cache is None:
+            self._slots_cache = self._read_slots()
+        return self._slots_cache
+
+    @property
+    def module(self) -> str | None:
+        module = self._meta().get("module")
+        return None if module is None else str(module)
+
+    @property
+    def creator(self) -> str:
+        return str(self._meta().get("creator", ""))
+
+    @property
+    def creator_role(self) -> str:
+        return str(self._meta().get("creator_role", ""))
+
+    @property
+    def created_t(self) -> int:
+        return int(self._meta().get("created_t", 0))
+
+    def author(self, client_id: int) -> tuple[str, str] | None:
+        """The (device, role) that claimed a Yjs client id in this record."""
+        raw = self._meta().get(f"a:{client_id}")
+        if not isinstance(raw, str):
+            return None
+        device, _, role = raw.partition(SEP)
+        return device, role
+
+    def writes(self) -> list[Write]:
+        if self._writes_cache is None:
+            slots = self._slots()
+            self._writes_cache = [w for d, raw in slots.items() for w in decode_slot(d, raw)]
+        return self._writes_cache
+
+    def resolve(self) -> Resolved:
+        """The record's resolved view (:func:`~roamsync.peer.priority.resolve` of its writes)."""
+        module, creator = str(self.module), self.creator
+        slots = self._slots()
+        if len(slots) == 1 and self._writes_cache is None:
+            [(device, raw)] = slots.items()
+            body = orjson.loads(raw)
+            fields = body["f"]
+            if not any(closed for *_, closed in fields.values()):
+                simple = {name: (value, t) for name, (value, t, *_) in fields.items()}
+                quick = resolve_one_writer(module, creator, device, body["r"], simple)
+                if quick is not None:
+                    return quick
+        return resolve(module, creator, self.writes())
+
+    def vector(self, writes: list[Write] | None = None) -> dict[str, int]:
+        """Device -> time of its latest write in this record (the version vector)."""
+        out: dict[str, int] = {}
+        for w in writes if writes is not None else self.writes():
+            out[w.device] = max(out.get(w.device, -1), w.t)
+        return out
+
+    def _note_names(self) -> list[str]:
+        module = get_module(str(self.module))
+        return [name for name, f in module.fields.items() if f.type is FieldType.NOTE]
+
+
+class RecordSnapshot(RecordContent):
+    """The content of an update applied to an empty document, read once.
+
+    This is the bulk path for records that arrive new (an initial sync brings
+    100k of them): it reads the update through the binding under
+    :class:`pycrdt.Doc`, whose Python wrapper (locks, root-type objects, a
+    transaction per read) costs several times what reading the content does.
+    It holds no document: the update itself is the record's state.
+    """
+
+    def __init__(self, update: bytes) -> None:
+        """ValueError if ``update`` is not a Yjs update."""
+        doc = _RawDoc(None, None, None)
+        txn = doc.create_transaction()
+        try:
+            doc.apply_update(txn, update)
+            txn.commit()
+        finally:
+            txn.drop()
+        txn = doc.create_transaction()
+        try:
+            roots = doc.roots(txn)
+            self._meta_read: dict[str, Any] = orjson.loads(_raw_map(doc, txn, roots, "meta"))
+            self._slots_read: dict[str, str] = orjson.loads(_raw_map(doc, txn, roots, "slots"))
+            self._state_vector = decode_state_vector(doc.get_state(txn))
+            notes = [name for name in roots if name.startswith(NOTE_PREFIX)]
+            self._notes = {
+                name[len(NOTE_PREFIX) :]: doc.get_or_insert_text(txn, name).get_string(txn)
+                for name in notes
+            }
+            txn.commit()
+        finally:
+            txn.drop()
+
+    @property
+    def changed(self) -> bool:
+        """Whether the update changes an empty document (it holds some content)."""
+        return bool(self._state_vector)
+
+    def _read_meta(self) -> dict[str, Any]:
+        return self._meta_read
+
+    def _read_slots(self) -> dict[str, str]:
+        return self._slots_read
+
+    def notes(self) -> dict[str, str]:
+        return {name: self._notes.get(name, "") for name in self._note_names()}
+
+    def state_vector(self) -> dict[int, int]:
+        return self._state_vector
+
+
+def _raw_map(doc: _RawDoc, txn: _RawTransaction, roots: Mapping[str, Any], name: str) -> str:
+    """A root map's JSON ("{}" if the update does not have it)."""
+    if name not in roots:
+        return "{}"
+    return doc.get_or_insert_map(txn, name).to_json(txn)
+
+
+class RecordDoc(RecordContent):
     """A record's CRDT document with typed accessors; no I/O."""
 
     def __init__(self, doc: Doc[Any]) -> None:
@@ -131,17 +294,14 @@ class RecordDoc:
         # once, and keep it until the document changes. Every change goes through this
         # class (apply, init, claim_client, put, set_note), which drops the caches; do
         # not change ``doc`` behind its back.
-        self._meta_cache: dict[str, Any] | None = None
-        self._writes_cache: list[Write] | None = None
 
-    def _changed(self) -> None:
-        self._meta_cache = None
-        self._writes_cache = None
+    def _read_meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = orjson.loads(str(self.meta))
+        return meta
 
-    def _meta(self) -> dict[str, Any]:
-        if self._meta_cache is None:
-            self._meta_cache = orjson.loads(str(self.meta))
-        return self._meta_cache
+    def _read_slots(self) -> dict[str, str]:
+        slots: dict[str, str] = orjson.loads(str(self.slots))
+        return slots
 
     def apply(self, update: bytes) -> bool:
         """Merge a Yjs update; whether it changed anything. ValueError if undecodable."""
@@ -170,61 +330,18 @@ class RecordDoc:
     def notes_client_id(self) -> int:
         return int(self.doc.client_id) + 1
 
-    # -- metadata ---------------------------------------------------------
-
-    @property
-    def module(self) -> str | None:
-        module = self._meta().get("module")
-        return None if module is None else str(module)
-
-    @property
-    def creator(self) -> str:
-        return str(self._meta().get("creator", ""))
-
-    @property
-    def creator_role(self) -> str:
-        return str(self._meta().get("creator_role", ""))
-
-    @property
-    def created_t(self) -> int:
-        return int(self._meta().get("created_t", 0))
-
-    def author(self, client_id: int) -> tuple[str, str] | None:
-        """The (device, role) that claimed a Yjs client id in this record."""
-        raw = self._meta().get(f"a:{client_id}")
-        if not isinstance(raw, str):
-            return None
-        device, _, role = raw.partition(SEP)
-        return device, role
-
     def state_vector(self) -> dict[int, int]:
         return decode_state_vector(self.doc.get_state())
 
     def encode(self) -> bytes:
         return self.doc.get_update()
 
-    # -- reading ----------------------------------------------------------
-
-    def writes(self) -> list[Write]:
-        if self._writes_cache is None:
-            slots: dict[str, str] = orjson.loads(str(self.slots))
-            self._writes_cache = [w for d, raw in slots.items() for w in decode_slot(d, raw)]
-        return self._writes_cache
-
     def notes(self) -> dict[str, str]:
-        module = get_module(str(self.module))
-        names = [name for name, f in module.fields.items() if f.type is FieldType.NOTE]
+        names = self._note_names()
         if not names:
             return {}
         with self.doc.transaction():
-            return {name: str(self.doc.get(f"note:{name}", type=Text)) for name in names}
-
-    def vector(self, writes: list[Write] | None = None) -> dict[str, int]:
-        """Device -> time of its latest write in this record (the version vector)."""
-        out: dict[str, int] = {}
-        for w in writes if writes is not None else self.writes():
-            out[w.device] = max(out.get(w.device, -1), w.t)
-        return out
+            return {name: str(self.doc.get(NOTE_PREFIX + name, type=Text)) for name in names}
 
     # -- writing ----------------------------------------------------------
 
@@ -283,7 +400,7 @@ class RecordDoc:
         self._changed()
         lane: Doc[Any] = Doc(client_id=self.notes_client_id)
         lane.apply_update(self.doc.get_update())
-        _edit_text(lane.get(f"note:{field}", type=Text), new)
+        _edit_text(lane.get(NOTE_PREFIX + field, type=Text), new)
         self.doc.apply_update(lane.get_update(self.doc.get_state()))
 
 

@@ -36,10 +36,15 @@ from roamsync.peer.priority import (
     heads,
     is_allowed,
     pick,
-    resolve,
     retained,
 )
-from roamsync.peer.record import RecordDoc, decode_episode, encode_episode
+from roamsync.peer.record import (
+    RecordContent,
+    RecordDoc,
+    RecordSnapshot,
+    decode_episode,
+    encode_episode,
+)
 from roamsync.peer.store import RecordRow, Rejection, SqliteStore, Store
 from roamsync.schema import (
     MODULES,
@@ -504,7 +509,7 @@ class Peer:
         """Merge record updates from another replica, store them, and (on main)
         number the provisional quotes and orders that arrived."""
         self._check_open()
-        changed: list[tuple[str, RecordDoc]] = []
+        changed: dict[str, RecordContent] = {}
         arrived_new: set[str] = set()
         states: dict[str, bytes] = {}
         rejected = malformed = 0
@@ -512,39 +517,71 @@ class Peer:
         stored = self.store.states(missing)  # one query for the batch, not one per record
         for record_id, update in items:
             existing = self._cache.get(record_id)
-            if existing is None and record_id in stored:
-                existing = RecordDoc.load(self.client_id, stored[record_id])
-            outcome = self._merge_one(record_id, update, source, existing)
-            if isinstance(outcome, RecordDoc):
-                changed.append((record_id, outcome))
+            state = states.get(record_id) or stored.get(record_id)
+            if existing is None and state is not None:
+                existing = RecordDoc.load(self.client_id, state)
+            outcome: RecordContent | str
+            if existing is None:
+                outcome = self._arrive_new(record_id, update, source)
+            else:
+                outcome = self._merge_one(record_id, update, source, existing)
+            if isinstance(outcome, RecordSnapshot):
+                changed[record_id] = outcome
+                states[record_id] = update  # applied to nothing, the update is the state
+                arrived_new.add(record_id)
+            elif isinstance(outcome, RecordDoc):
+                changed[record_id] = outcome
                 state = states[record_id] = outcome.encode()
                 if state == update:  # we hold exactly what the source sent: no echo
                     arrived_new.add(record_id)
+                else:
+                    arrived_new.discard(record_id)
             elif outcome == "rejected":
                 rejected += 1
             elif outcome == "malformed":
                 malformed += 1
         origins = {record_id: source for record_id in arrived_new} if source else {}
-        self._commit(changed, report=True, origins=origins, states=states)
+        self._commit(changed.items(), report=True, origins=origins, states=states)
         if self.role == "main":
             self._assign_numbers()
         return ApplyResult(len(changed), rejected, malformed)
 
-    def _merge_one(
-        self, record_id: str, update: bytes, source: str, existing: RecordDoc | None
-    ) -> RecordDoc | str:
-        rec = existing or RecordDoc.load(self.client_id)
-        before = rec.state_vector()
-        identity = (rec.module, rec.creator)
+    def _arrive_new(self, record_id: str, update: bytes, source: str) -> RecordContent | str:
+        """A record this replica has never had: read the update without building a Doc."""
         try:
-            changed = rec.apply(update)
+            snapshot = RecordSnapshot(update)
+        except ValueError as exc:  # pycrdt 0.14 raises ValueError on undecodable updates
+            log.warning("malformed update for record %s from %s: %s", record_id, source, exc)
+            return "malformed"
+        if not snapshot.changed:
+            return "unchanged"
+        return self._checked(record_id, snapshot, {}, None, source)
+
+    def _merge_one(
+        self, record_id: str, update: bytes, source: str, existing: RecordDoc
+    ) -> RecordContent | str:
+        before = existing.state_vector()
+        identity = (existing.module, existing.creator)
+        try:
+            changed = existing.apply(update)
         except ValueError as exc:  # pycrdt 0.14 raises ValueError on undecodable updates
             log.warning("malformed update for record %s from %s: %s", record_id, source, exc)
             self._evict(record_id)
             return "malformed"
         if not changed:
             return "unchanged"
-        reason = _violation(rec, before, identity if existing else None)
+        return self._checked(record_id, existing, before, identity, source)
+
+    def _checked(
+        self,
+        record_id: str,
+        rec: RecordContent,
+        before: Mapping[int, int],
+        identity: tuple[str | None, str] | None,
+        source: str,
+    ) -> RecordContent | str:
+        """``rec`` if its merged changes are allowed, else "rejected" (logged and recorded)."""
+        reason = _violation(rec, before, identity)
         if reason is None:
             return rec
         self._evict(record_id)  # drop the merged document: the store still has the state before
@@ -565,7 +602,7 @@ class Peer:
         meta: dict[str, str] = {}
         for _, rec in pending:
             module = get_module(str(rec.module))
-            provisional = resolve(module.name, rec.creator, rec.writes()).values.get("number")
+            provisional = rec.resolve().values.get("number")
             n = self._next_number(module.name, meta)
             t = self.clock.now()
             self._write(rec, module, t, {"number": n, "provisional_number": provisional})
@@ -603,22 +640,28 @@ class Peer:
 
     def _commit(
         self,
-        records: Iterable[tuple[str, RecordDoc]],
+        records: Iterable[tuple[str, RecordContent]],
         meta: Mapping[str, str] | None = None,
         *,
         report: bool = False,
         origins: Mapping[str, str] = {},
         states: Mapping[str, bytes] = {},
     ) -> None:
-        """Store records (and metadata) in one transaction, then cache them."""
+        """Store records (and metadata) in one transaction, then cache their documents.
+
+        A record without a document (a :class:`RecordSnapshot`) needs its state in ``states``.
+        """
         records = list(records)
         rows = []
         latest = 0
         for record_id, rec in records:
-            state = states.get(record_id) or rec.encode()
+            state = states.get(record_id)
+            if state is None:
+                assert isinstance(rec, RecordDoc), "a snapshot's state is the update it came in"
+                state = rec.encode()
             row, resolved = _row(record_id, rec, state, origins.get(record_id))
             rows.append(row)
-            latest = max([latest, *(w.t for w in resolved.winners.values())])
+            latest = max(latest, resolved.latest)
             if report:
                 self._report_rejected(record_id, rec, resolved)
         self.clock.observe(latest)
@@ -632,12 +675,15 @@ class Peer:
                 self._evict(record_id)  # memory must never be ahead of the store
             raise
         for record_id, rec in records:
-            self._remember(record_id, rec)
+            if isinstance(rec, RecordDoc):
+                self._remember(record_id, rec)
+            else:
+                self._evict(record_id)  # a stale document must not shadow the stored state
         if rows:
             for event in self._listeners:
                 event.set()
 
-    def _report_rejected(self, record_id: str, rec: RecordDoc, resolved: Resolved) -> None:
+    def _report_rejected(self, record_id: str, rec: RecordContent, resolved: Resolved) -> None:
         if not resolved.rejected:
             return
         old = self.store.view(record_id)
@@ -660,7 +706,7 @@ def _is_note(mod: Module, name: str) -> bool:
 
 
 def _violation(
-    rec: RecordDoc, before: Mapping[int, int], identity: tuple[str | None, str] | None
+    rec: RecordContent, before: Mapping[int, int], identity: tuple[str | None, str] | None
 ) -> str | None:
     """Why a merged update must be ignored, or ``None``: the same answer on every replica."""
     module = rec.module
@@ -683,10 +729,10 @@ def _violation(
 
 
 def _row(
-    record_id: str, rec: RecordDoc, state: bytes, origin: str | None = None
+    record_id: str, rec: RecordContent, state: bytes, origin: str | None = None
 ) -> tuple[RecordRow, Resolved]:
     module = get_module(str(rec.module))
-    resolved = resolve(module.name, rec.creator, rec.writes())
+    resolved = rec.resolve()
     values: dict[str, JsonValue] = {
         name: resolved.values.get(name) for name, f in module.fields.items()
     }
