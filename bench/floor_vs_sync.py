@@ -24,7 +24,9 @@ the floor does), to:
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,14 +42,17 @@ from benchlib import (
     log,
     machine,
     report,
+    until,
     until_count,
 )
 from pycrdt import Doc, Map
 
 from roamsync.peer import Peer
 from roamsync.peer.config import load_config
+from roamsync.peer.node import Node
 from roamsync.transport.channel import memory_pair
 
+ROAMSYNC = [sys.executable, "-c", "from roamsync.peer.cli import entry; entry()"]
 FIELDS = ("name", "email", "phone", "address", "org_number", "kind")
 
 
@@ -104,7 +109,7 @@ def stats_of(pair_stats: Any) -> dict[str, int]:
     }
 
 
-async def sync_tls(root: Path, n: int) -> tuple[dict[str, Any], str, str]:
+async def sync_tls(root: Path, n: int) -> tuple[dict[str, Any], dict[str, Any], str, str]:
     company = Company(root)
     try:
         hq = await company.main("hq")
@@ -117,10 +122,50 @@ async def sync_tls(root: Path, n: int) -> tuple[dict[str, Any], str, str]:
         took = time.perf_counter() - t0
         session = hq.states[office.peer.device].session
         stats = stats_of(session.stats) if session is not None else {}
+        await office.stop()  # out of the way of the next sync
+        log("tls2: the same to another new device, a `roamsync serve` process (as in use)")
+        two = await sync_tls_process(company, hq, n)
         config = load_config(root / "hq")
-        return {"seconds": took, "hq_session": stats}, config.device, config.name
+        return {"seconds": took, "hq_session": stats}, two, config.device, config.name
     finally:
         await company.stop()
+
+
+def _count(store: Path) -> int:
+    """Contacts in a store, read-only (WAL lets a reader in while the daemon writes)."""
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as db:
+            sql = "SELECT count(*) FROM records WHERE module = 'contacts' AND deleted = 0"
+            return int(db.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # the daemon is still creating its schema
+        return 0
+
+
+async def sync_tls_process(company: Company, hq: Node, n: int) -> dict[str, Any]:
+    """As ``sync_tls``, but the new device is a real ``roamsync serve`` process, as in use.
+
+    Timed from spawning the process (interpreter start-up and imports included)
+    until its store holds N contacts; main stays in this process.
+    """
+    folder = await company.enrol(hq, "office-p")
+    store = folder / "roamsync.sqlite3"
+    command = [*ROAMSYNC, "serve", str(folder), "--no-discovery"]
+    t0 = time.perf_counter()
+    with (folder / "serve.log").open("w") as out:
+        proc = await asyncio.create_subprocess_exec(*command, stdout=out, stderr=out)
+        try:
+            limit = max(120.0, n / 100)
+            await until(lambda: _count(store) >= n or proc.returncode is not None, limit, 0.05)
+            took = time.perf_counter() - t0
+            if proc.returncode is not None:
+                raise RuntimeError(f"roamsync serve exited early: see {folder / 'serve.log'}")
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+    return {"seconds": took}
 
 
 async def sync_sessions(source: Peer, root: Path, n: int, kind: str) -> dict[str, Any]:
@@ -151,7 +196,7 @@ async def roamsync_syncs(root: Path, n: int) -> dict[str, Any]:
     """roamsync's three initial syncs of n contacts: mTLS Node, plain websocket, in-process."""
     results: dict[str, Any] = {}
     log(f"tls: initial sync of {n} contacts to a newly joined Node (mTLS websocket)")
-    results["tls"], hq_device, hq_name = await sync_tls(root, n)
+    results["tls"], results["tls2"], hq_device, hq_name = await sync_tls(root, n)
     source = await Peer.open(root / "hq", device=hq_device, role="main", label=hq_name)
     try:
         for kind in ("ws", "memory"):
@@ -174,7 +219,7 @@ async def main(n: int) -> dict[str, Any]:
         )
         results: dict[str, Any] = {"n": n, "floor": fl}
         results.update(await roamsync_syncs(root, n))
-        for kind in ("tls", "ws", "memory"):
+        for kind in ("tls2", "tls", "ws", "memory"):
             r = results[kind]
             r["records_per_s"] = n / r["seconds"]
             r["ratio_to_floor"] = r["seconds"] / fl["floor_s"]
@@ -184,7 +229,7 @@ async def main(n: int) -> dict[str, Any]:
                 f"{r['ratio_to_floor']:5.1f}x floor"
             )
         results["target_tls_ratio"] = 3.0
-        results["tls_target_met"] = results["tls"]["ratio_to_floor"] <= 3.0
+        results["tls_target_met"] = results["tls2"]["ratio_to_floor"] <= 3.0
         return results
 
 

@@ -44,7 +44,7 @@ from roamsync.peer.priority import (
     resolve,
     resolve_one_writer,
 )
-from roamsync.schema import FieldType, JsonValue, get_module
+from roamsync.schema import JsonValue, get_module
 
 SEP = "\x1f"
 NOTE_PREFIX = "note:"
@@ -219,9 +219,8 @@ class RecordContent:
             out[w.device] = max(out.get(w.device, -1), w.t)
         return out
 
-    def _note_names(self) -> list[str]:
-        module = get_module(str(self.module))
-        return [name for name, f in module.fields.items() if f.type is FieldType.NOTE]
+    def _note_names(self) -> tuple[str, ...]:
+        return get_module(str(self.module)).notes
 
 
 class RecordSnapshot(RecordContent):
@@ -240,11 +239,6 @@ class RecordSnapshot(RecordContent):
         txn = doc.create_transaction()
         try:
             doc.apply_update(txn, update)
-            txn.commit()
-        finally:
-            txn.drop()
-        txn = doc.create_transaction()
-        try:
             roots = doc.roots(txn)
             self._meta_read: dict[str, Any] = orjson.loads(_raw_map(doc, txn, roots, "meta"))
             self._slots_read: dict[str, str] = orjson.loads(_raw_map(doc, txn, roots, "slots"))

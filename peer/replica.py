@@ -701,8 +701,7 @@ def _pick_map(field: str, chosen: Write | None) -> dict[str, Write]:
 
 
 def _is_note(mod: Module, name: str) -> bool:
-    field = mod.fields.get(name)
-    return field is not None and field.type is FieldType.NOTE
+    return name in mod.notes
 
 
 def _violation(

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,6 +35,11 @@ class Module:
     name: str
     fields: Mapping[str, Field]
     numbered: bool = False  # quotes and orders carry a number from main's sequence
+
+    @functools.cached_property
+    def notes(self) -> tuple[str, ...]:
+        """The names of the module's note (rich text) fields."""
+        return tuple(name for name, f in self.fields.items() if f.type is FieldType.NOTE)
 
     def field(self, name: str) -> Field:
         try:

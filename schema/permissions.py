@@ -10,6 +10,7 @@ False
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 from typing import Literal, get_args
 
@@ -52,6 +53,7 @@ OWN_ONLY = frozenset({"device_status"})
 _OPS: tuple[Operation, ...] = get_args(Operation)
 
 
+@functools.cache  # a pure function of a few small values, asked for every write merged
 def allowed(role: str, module: str, op: Operation, *, own: bool) -> bool:
     """Whether a device of ``role`` may do ``op`` on a record of ``module``.
 
@@ -68,6 +70,7 @@ def allowed(role: str, module: str, op: Operation, *, own: bool) -> bool:
     return rule is Rule.YES or (rule is Rule.OWN and own)
 
 
+@functools.cache
 def may_write_record(role: str, module: str, *, own: bool) -> bool:
     """Whether the device may change the record in any way at all."""
     ops: tuple[Operation, ...] = ("edit", "delete", "create") if own else ("edit", "delete")
