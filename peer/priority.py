@@ -220,14 +220,14 @@ def resolve_one_writer(
     only head. It is the bulk of an initial sync, and this skips making the writes.
     """
     own = device == creator
-    ops: set[Operation] = {"delete" if name == DELETED else "edit" for name in fields}
-    if not all(allowed(role, module, op, own=own) for op in ops):
+    values = dict(fields)
+    deleted = values.pop(DELETED, None)
+    if deleted is not None and (deleted[0] is True or not allowed(role, module, "delete", own=own)):
         return None
-    if DELETED in fields and fields[DELETED][0] is True:
+    if values and not allowed(role, module, "edit", own=own):
         return None
-    values = {name: value for name, (value, _) in fields.items() if name != DELETED}
-    latest = max((t for _, t in fields.values()), default=0)
-    return Resolved(values, False, [], [], latest)
+    latest = max([t for _, t in fields.values()], default=0)
+    return Resolved({name: value for name, (value, _) in values.items()}, False, [], [], latest)
 
 
 def _closed_episodes(ws: Iterable[Write]) -> Iterable[Episode]:

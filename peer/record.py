@@ -204,9 +204,12 @@ class RecordContent:
         if len(slots) == 1 and self._writes_cache is None:
             [(device, raw)] = slots.items()
             body = orjson.loads(raw)
-            fields = body["f"]
-            if not any(closed for *_, closed in fields.values()):
-                simple = {name: (value, t) for name, (value, t, *_) in fields.items()}
+            simple = {}
+            for name, (value, t, _, _, closed) in body["f"].items():
+                if closed:
+                    break
+                simple[name] = (value, t)
+            else:
                 quick = resolve_one_writer(module, creator, device, body["r"], simple)
                 if quick is not None:
                     return quick
