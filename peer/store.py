@@ -38,8 +38,11 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_module ON records (module, deleted);
 CREATE UNIQUE INDEX IF NOT EXISTS records_seq ON records (seq);
-CREATE INDEX IF NOT EXISTS records_number ON records (module, number);
-CREATE INDEX IF NOT EXISTS records_provisional ON records (module, provisional);
+DROP INDEX IF EXISTS records_number;
+DROP INDEX IF EXISTS records_provisional;
+CREATE INDEX IF NOT EXISTS records_numbered ON records (module, number) WHERE number IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_provisionally_numbered ON records (module, provisional)
+    WHERE provisional IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_unnumbered ON records (needs_number) WHERE needs_number = 1;
 CREATE TABLE IF NOT EXISTS conflicts (
     record TEXT NOT NULL,
@@ -205,11 +208,9 @@ class SqliteStore:
         return [bytes(v) for (v,) in self._rows(sql, module)]
 
     def find_number(self, module: str, number: str) -> list[bytes]:
-        sql = (
-            "SELECT view FROM records WHERE module = ? AND (number = ? OR provisional = ?) "
-            "AND deleted = 0"
-        )
-        return [bytes(v) for (v,) in self._rows(sql, module, number, number)]
+        live = "SELECT view FROM records WHERE module = ? AND deleted = 0"
+        sql = f"{live} AND number = ? UNION {live} AND provisional = ?"  # one index each
+        return [bytes(v) for (v,) in self._rows(sql, module, number, module, number)]
 
     def count(self, module: str) -> int:
         sql = "SELECT count(*) FROM records WHERE module = ? AND deleted = 0"

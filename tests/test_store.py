@@ -492,3 +492,23 @@ def test_feed_of_only_skipped_entries_jumps_to_the_end(store: Store) -> None:
 
     store.save([replace(row(f"r{i}"), origin="x") for i in range(50)])
     assert store.feed(0, 10, "x") == ([], 50)  # one read, nothing to send, position at the end
+
+
+def test_number_lookups_use_the_partial_indexes_and_old_indexes_go(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as db:  # the indexes of stores made before they were partial
+        db.execute("CREATE INDEX records_number ON records (module, number)")
+        db.execute("CREATE INDEX records_provisional ON records (module, provisional)")
+    store = SqliteStore(path)
+    try:
+        names = {n for (n,) in store.db.execute("SELECT name FROM sqlite_master")}
+        assert "records_number" not in names and "records_provisional" not in names
+        live = "SELECT view FROM records WHERE module = ? AND deleted = 0"
+        sql = f"EXPLAIN QUERY PLAN {live} AND number = ? UNION {live} AND provisional = ?"
+        plan = " ".join(str(r) for r in store.db.execute(sql, ("orders", "1", "orders", "1")))
+        assert "records_numbered" in plan and "records_provisionally_numbered" in plan
+    finally:
+        store.close()
