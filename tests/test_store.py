@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -495,8 +496,6 @@ def test_feed_of_only_skipped_entries_jumps_to_the_end(store: Store) -> None:
 
 
 def test_number_lookups_use_the_partial_indexes_and_old_indexes_go(tmp_path: Path) -> None:
-    import sqlite3
-
     path = tmp_path / "old.sqlite3"
     SqliteStore(path).close()
     with sqlite3.connect(path) as db:  # the indexes of stores made before they were partial
@@ -505,10 +504,12 @@ def test_number_lookups_use_the_partial_indexes_and_old_indexes_go(tmp_path: Pat
     store = SqliteStore(path)
     try:
         names = {n for (n,) in store.db.execute("SELECT name FROM sqlite_master")}
-        assert "records_number" not in names and "records_provisional" not in names
+        assert "records_number" not in names
+        assert "records_provisional" not in names
         live = "SELECT view FROM records WHERE module = ? AND deleted = 0"
         sql = f"EXPLAIN QUERY PLAN {live} AND number = ? UNION {live} AND provisional = ?"
         plan = " ".join(str(r) for r in store.db.execute(sql, ("orders", "1", "orders", "1")))
-        assert "records_numbered" in plan and "records_provisionally_numbered" in plan
+        assert "records_numbered" in plan
+        assert "records_provisionally_numbered" in plan
     finally:
         store.close()
