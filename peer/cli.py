@@ -664,11 +664,13 @@ def repair(folder: Path, force: bool) -> None:
     report = run(
         repair_store(folder, device=config.device, role=config.role, label=config.name, force=force)
     )
-    _print_repair(folder, report)
+    _print_repair(folder, report, config.device)
 
 
-def _print_repair(folder: Path, report: RepairReport) -> None:
+def _print_repair(folder: Path, report: RepairReport, device: str) -> None:
     click.echo(f"kept the damaged store in {report.aside}")
+    if report.owner not in (None, device):
+        click.echo(f"it was the store of device {report.owner}, not this one: salvaged nothing")
     click.echo(
         f"read {report.pages} pages: {report.versions} record versions, "
         f"{report.unreadable} unreadable"

@@ -10,6 +10,9 @@
    (:mod:`roamsync.peer.salvage`), the versions of each record are merged (a
    CRDT merge, so an older version never undoes a newer one) and stored into
    a fresh store, as an initial sync from a peer would store them.
+   Records are taken only from a store that was this device's (its ``device``
+   metadata, if readable): another device's file put in its place is kept
+   aside, not merged.
 3. The fresh store has a new store id and no sync checkpoints: at the next
    sync the device sends its peers everything it has, and each peer, seeing
    the new id in the hello, sends it everything it has. What the damage took
@@ -55,6 +58,7 @@ class RepairReport:
     unreadable: int  # versions that did not decode
     modules: dict[str, int]  # records salvaged per module (deleted ones included)
     store_id: str  # the new store's id
+    owner: str | None  # the device the damaged store said it belonged to, if readable
 
 
 async def repair_store(
@@ -107,6 +111,12 @@ def _move_aside(folder: Path, path: Path) -> Path:
 async def _rebuild(
     path: Path, found: Salvage, aside: Path, device: str, role: str, label: str | None
 ) -> RepairReport:
+    owners = set(found.meta.get("device", []))
+    if owners and device not in owners:  # another device's store was put here: not ours to merge
+        log.warning(
+            "the store in %s belonged to %s, not %s: salvaged nothing", aside, owners, device
+        )
+        found = Salvage(pages=found.pages)
     merged, unreadable = _merge_versions(found)
     peer = Peer(SqliteStore(path), device, role, label=label)
     try:
@@ -124,6 +134,7 @@ async def _rebuild(
             unreadable=unreadable,
             modules=dict(sorted(modules.items())),
             store_id=peer.store_id,
+            owner=min(owners) if owners else None,
         )
     finally:
         await peer.close()

@@ -483,7 +483,8 @@ class Peer:
 
     def meet(self, peer: str, store_id: str) -> None:
         """Note the store a peer's hello names. If the peer's store changed since we
-        last met (it was repaired), our checkpoint for it is void: send it everything."""
+        last met (it was repaired), our checkpoint for it is void and so is the rule
+        that records which came from it are not sent back: send it everything."""
         key = f"store:{peer}"
         known = self.store.meta(key)
         if known == store_id or not store_id:
@@ -494,6 +495,7 @@ class Peer:
             self._checkpoints[peer] = 0
             self._unsaved_checkpoints.discard(peer)
             meta[f"checkpoint:{peer}"] = "0"
+            self.store.forget_origin(peer)
         self.store.save([], meta)
 
     def checkpoint(self, peer: str) -> int:

@@ -20,7 +20,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -133,6 +133,7 @@ class Store(Protocol):
         self, after: int, limit: int, peer: str
     ) -> tuple[list[tuple[int, str, bytes]], int]: ...
     def count_feed(self, after: int, peer: str) -> int: ...
+    def forget_origin(self, peer: str) -> None: ...
     def last_seq(self) -> int: ...
     def unnumbered(self) -> list[str]: ...
     def conflicts(self) -> list[tuple[str, str, bytes]]: ...
@@ -330,6 +331,11 @@ class SqliteStore:
         sql = "SELECT count(*) FROM records WHERE seq > ? AND (origin IS NULL OR origin != ?)"
         return int(self._rows(sql, after, peer)[0][0])
 
+    def forget_origin(self, peer: str) -> None:
+        """Send ``peer`` again, too, what came from it: it lost its store (repaired)."""
+        with self._transaction() as db:
+            db.execute("UPDATE records SET origin = NULL WHERE origin = ?", (peer,))
+
     def last_seq(self) -> int:
         return self._seq
 
@@ -431,6 +437,11 @@ class MemoryStore:
 
     def count_feed(self, after: int, peer: str) -> int:
         return sum(1 for s, r in self.rows.values() if s > after and r.origin != peer)
+
+    def forget_origin(self, peer: str) -> None:
+        for record_id, (seq, row) in list(self.rows.items()):
+            if row.origin == peer:
+                self.rows[record_id] = (seq, replace(row, origin=None))
 
     def last_seq(self) -> int:
         return self.seq

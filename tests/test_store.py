@@ -169,6 +169,16 @@ def test_feed_skips_what_came_from_the_peer_but_advances(store: Store) -> None:
     assert store.feed(3, 100, "x") == ([(4, "a", b"state:a")], 4)
 
 
+def test_forget_origin_sends_a_repaired_peer_its_own_records_too(store: Store) -> None:
+    from dataclasses import replace
+
+    store.save([replace(row("a"), origin="x"), row("b"), replace(row("c"), origin="y")])
+    store.forget_origin("x")
+    assert store.feed(0, 100, "x") == (store.changes(0, 100), 3)
+    assert store.feed(0, 100, "y") == ([(1, "a", b"state:a"), (2, "b", b"state:b")], 3)
+    assert store.last_seq() == 3
+
+
 def test_resaved_record_moves_to_the_end_once(store: Store) -> None:
     store.save([row("a"), row("b"), row("c")])
     store.save([row("a", state=b"a-v2")])
