@@ -431,7 +431,8 @@ async def _api_writes(api: ApiClient, client: Client, stop: asyncio.Event, acks:
         try:
             result = await api.call(*_request(op))
         except RoamsyncError as exc:
-            assert "did not answer" in str(exc), f"the API refused {op}: {exc}"
+            if "did not answer" not in str(exc):
+                raise AssertionError(f"the API refused {op}: {exc}") from exc
             client.inflight.append(op)  # the daemon died: it may or may not have landed
             return
         if op["id"] is None:

@@ -31,14 +31,16 @@ def _report(figures: Figures) -> None:
 def test_a_killed_writer_loses_no_acknowledged_write(tmp_path: Path) -> None:
     figures = run_peer_trials(tmp_path / "office", (TRIALS + 1) // 2, SEED)
     _report(figures)
-    assert figures.lost == 0 and figures.failed_opens == 0
+    assert figures.lost == 0
+    assert figures.failed_opens == 0
     assert figures.acked >= 10 or TRIALS < 2, "no trial got a write acknowledged"
 
 
 async def test_a_killed_daemon_loses_no_write_its_api_acknowledged(tmp_path: Path) -> None:
     figures = await run_daemon_trials(tmp_path, TRIALS // 2, SEED)
     _report(figures)
-    assert figures.lost == 0 and figures.failed_opens == 0
+    assert figures.lost == 0
+    assert figures.failed_opens == 0
     assert figures.acked >= 10 or TRIALS < 2, "no trial got a write acknowledged"
 
 
