@@ -16,6 +16,7 @@ damaged file raises :class:`~roamsync.schema.StoreDamagedError` (see
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -79,18 +80,16 @@ def _is_damage(exc: sqlite3.Error) -> bool:
 
 
 def _check_access(path: Path) -> None:
-    """A file roamsync may not read or write is not damaged: say so, not \"malformed\"."""
-    try:
-        with open(path, "rb+"):
-            pass
-    except (FileNotFoundError, IsADirectoryError):
-        pass  # a new store; or sqlite's own error follows
-    except PermissionError as exc:
+    """A file roamsync may not read or write is not damaged: say so, not \"malformed\".
+
+    ``os.access``, not ``open()``: closing a descriptor of a file that this process
+    also has open in SQLite would drop SQLite's POSIX locks on it."""
+    if path.is_file() and not os.access(path, os.R_OK | os.W_OK):
         raise StoreError(
             f"cannot open the store {path}: permission denied. The user running roamsync needs "
             "read and write access to the file and its directory (chown/chmod); the file "
             "itself is not damaged."
-        ) from exc
+        )
 
 
 @dataclass(frozen=True)
@@ -179,7 +178,7 @@ class SqliteStore:
             if check:
                 problems = [str(r[0]) for r in self.db.execute("PRAGMA quick_check(5)")]
                 if problems != ["ok"]:
-                    raise StoreDamagedError(self.path, "; ".join(problems))
+                    raise StoreDamagedError(self.path, " ".join(problems).replace("\n", " "))
             self.db.executescript(SCHEMA)
             self._seq: int = self.db.execute(
                 "SELECT coalesce(max(seq), 0) FROM records"

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,10 @@ class Snapshot:
 def read_store(folder: Path) -> Snapshot:
     """Read a store that was just opened and closed by roamsync (so its log is empty)."""
     uri = f"file:{folder / STORE_FILE}?mode=ro"
-    with sqlite3.connect(uri, uri=True) as db:
+    # closing(): `with connect()` alone leaves the connection open, and a connection this
+    # process keeps while another process deletes the -shm makes its next one read stale
+    # shared memory ("database disk image is malformed" on a sound file).
+    with closing(sqlite3.connect(uri, uri=True)) as db:
         check = db.execute("PRAGMA integrity_check").fetchall()
         assert check == [("ok",)], f"integrity_check: {check}"
         rows = db.execute("SELECT module, view FROM records").fetchall()

@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,7 @@ SALVAGED_AT_LEAST = {
 
 
 def _records(path: Path) -> int:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         return int(db.execute("SELECT count(*) FROM records").fetchone()[0])
 
 
@@ -255,7 +256,7 @@ async def _crash_copy(tmp_path: Path, n: int, checkpointed: int = 0) -> tuple[Pa
     peer = await Peer.open(live, device="d", role="office")
     for i in range(n):
         if i == checkpointed > 0:
-            with sqlite3.connect(live / STORE_FILE) as db:
+            with closing(sqlite3.connect(live / STORE_FILE)) as db:
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         await peer.create("contacts", {"name": f"c{i}", "notes": f"note {i}"})
     copy = tmp_path / "copy"
@@ -268,7 +269,7 @@ async def _crash_copy(tmp_path: Path, n: int, checkpointed: int = 0) -> tuple[Pa
 
 async def _names_after_open(folder: Path) -> list[str]:
     async with await Peer.open(folder, device="d", role="office") as peer:
-        with sqlite3.connect(folder / STORE_FILE) as db:
+        with closing(sqlite3.connect(folder / STORE_FILE)) as db:
             assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         return sorted((r["name"] for r in peer.list("contacts")), key=lambda n: int(n[1:]))
 
