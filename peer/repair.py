@@ -30,7 +30,7 @@ import datetime as dt
 import logging
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from roamsync.peer.config import DirectoryLock
@@ -117,22 +117,21 @@ async def _rebuild(
             "the store in %s belonged to %s, not %s: salvaged nothing", aside, owners, device
         )
         found = Salvage(pages=found.pages)
-    merged, unreadable = _merge_versions(found)
     peer = Peer(SqliteStore(path), device, role, label=label)
     try:
+        merged = _merge_versions(found, role, peer.label)
         peer.clock.observe(_max_int(found.meta.get("hlc", [])))
-        peer.store.save([], _counters(found, merged, role, peer.label))
-        items = [(rid, rec.encode()) for rid, rec in merged.items()]
+        peer.store.save([], {key: str(n) for key, n in merged.numbers.items()})
+        items = list(merged.states.items())
         for start in range(0, len(items), BATCH):
             await peer.apply_remote(items[start : start + BATCH])
-        modules = Counter(str(rec.module) for rec in merged.values())
         return RepairReport(
             aside=aside,
             pages=found.pages,
             versions=sum(len(v) for v in found.records.values()),
-            records=len(merged),
-            unreadable=unreadable,
-            modules=dict(sorted(modules.items())),
+            records=len(merged.states),
+            unreadable=merged.unreadable,
+            modules=dict(sorted(merged.modules.items())),
             store_id=peer.store_id,
             owner=min(owners) if owners else None,
         )
@@ -140,42 +139,47 @@ async def _rebuild(
         await peer.close()
 
 
-def _merge_versions(found: Salvage) -> tuple[dict[str, RecordDoc], int]:
-    """One document per record with every version found merged in."""
-    merged: dict[str, RecordDoc] = {}
-    unreadable = 0
+@dataclass
+class _Merged:
+    states: dict[str, bytes] = field(default_factory=dict)  # record id -> merged state
+    modules: Counter[str] = field(default_factory=Counter)
+    numbers: dict[str, int] = field(default_factory=dict)  # number:<module> -> highest
+    unreadable: int = 0
+
+
+def _merge_versions(found: Salvage, role: str, label: str) -> _Merged:
+    """One state per record with every version found merged in (documents are made one
+    at a time: 100k loaded at once would take half a gigabyte)."""
+    merged = _Merged(numbers={k: _max_int(v) for k, v in found.meta.items() if k[:7] == "number:"})
     for record_id, versions in found.records.items():
         rec = RecordDoc.load(MERGE_CLIENT)
         for state in versions:
             try:
                 rec.apply(state)
             except ValueError:  # what pycrdt 0.14 raises on an undecodable update
-                unreadable += 1
-        if rec.module in MODULES and 0 < len(record_id) <= 64 and record_id.isascii():
-            merged[record_id] = rec
-    return merged, unreadable
-
-
-def _counters(
-    found: Salvage, merged: dict[str, RecordDoc], role: str, label: str
-) -> dict[str, str]:
-    """``number:<module>`` counters: the highest stored, or numbered, found."""
-    counters = {
-        key: _max_int(values) for key, values in found.meta.items() if key.startswith("number:")
-    }
-    mine = f"{PROVISIONAL}{label}-"
-    for rec in merged.values():
-        module = MODULES[str(rec.module)]
-        if not module.numbered:
+                merged.unreadable += 1
+        module = MODULES.get(str(rec.module))
+        if module is None or not (0 < len(record_id) <= 64 and record_id.isascii()):
             continue
-        values = resolve(module.name, rec.creator, rec.writes()).values
-        for number in (values.get("number"), values.get("provisional_number")):
-            text = str(number or "")
-            n = text if role == "main" else text.removeprefix(mine) if text.startswith(mine) else ""
-            if n.isdigit():
-                key = f"number:{module.name}"
-                counters[key] = max(counters.get(key, 0), int(n))
-    return {key: str(n) for key, n in counters.items()}
+        merged.states[record_id] = rec.encode()
+        merged.modules[module.name] += 1
+        if module.numbered:
+            _count_number(merged.numbers, module.name, rec, role, f"{PROVISIONAL}{label}-")
+    return merged
+
+
+def _count_number(
+    numbers: dict[str, int], module: str, rec: RecordDoc, role: str, mine: str
+) -> None:
+    """Raise ``number:<module>`` to the record's number, if this device gave it: main's
+    final numbers, another device's own provisional ones."""
+    values = resolve(module, rec.creator, rec.writes()).values
+    for number in (values.get("number"), values.get("provisional_number")):
+        text = str(number or "")
+        n = text if role == "main" else text.removeprefix(mine) if text.startswith(mine) else ""
+        if n.isdigit():
+            key = f"number:{module}"
+            numbers[key] = max(numbers.get(key, 0), int(n))
 
 
 def _max_int(values: list[str]) -> int:

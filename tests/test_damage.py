@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from roamsync.peer import Peer
-from roamsync.peer.repair import repair_store
+from roamsync.peer.repair import RepairReport, repair_store
 from roamsync.peer.replica import STORE_FILE
 from roamsync.peer.store import STORE_ID, RecordRow, SqliteStore, id_file
 from roamsync.schema import StoreDamagedError, UsageError
@@ -146,18 +146,26 @@ async def test_damage_is_reported_then_repaired_and_resynced(
         await hq.close()
 
 
+async def _repaired(
+    tmp_path: Path, clock: FakeClock, damage: Callable[[Path], None]
+) -> tuple[Peer, Peer, dict[str, list[dict[str, object]]], RepairReport]:
+    """Main, and the office after ``damage`` to its store and a repair; main's records."""
+    hq, office = await _office_and_main(tmp_path, clock)
+    expected = _snapshot(hq)
+    await office.close()
+    damage(tmp_path / "office" / STORE_FILE)
+    report = await repair_store(tmp_path / "office", device="office", role="office")
+    office = await Peer.open(tmp_path / "office", device="office", role="office", clock=clock)
+    return hq, office, expected, report
+
+
 async def test_repair_brings_back_what_only_the_peers_still_had(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     """The salvage misses records; without the new store id in the hello main would
     never send them again (its checkpoint says the office has them)."""
-    hq, office = await _office_and_main(tmp_path, clock)
-    expected = _snapshot(hq)
-    await office.close()
-    path = tmp_path / "office" / STORE_FILE
-    os.truncate(path, path.stat().st_size // 3)
-    report = await repair_store(tmp_path / "office", device="office", role="office")
-    office = await Peer.open(tmp_path / "office", device="office", role="office", clock=clock)
+    third = lambda p: os.truncate(p, p.stat().st_size // 3)  # noqa: E731
+    hq, office, expected, report = await _repaired(tmp_path, clock, third)
     try:
         missing = sum(len(expected[m]) - office.count(m) for m in MODULES)
         assert missing > 0, "the damage took nothing; damage more"
@@ -175,12 +183,7 @@ async def test_a_session_resends_everything_to_a_repaired_peer(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     """The same through real Session objects: the hello carries the new store id."""
-    hq, office = await _office_and_main(tmp_path, clock)
-    expected = _snapshot(hq)
-    await office.close()
-    (tmp_path / "office" / STORE_FILE).write_bytes(b"")
-    await repair_store(tmp_path / "office", device="office", role="office")
-    office = await Peer.open(tmp_path / "office", device="office", role="office", clock=clock)
+    hq, office, expected, _ = await _repaired(tmp_path, clock, DAMAGE["zeros"])
     near, far = memory_pair()
     sessions = [Session(hq, near, company="acme"), Session(office, far, company="acme")]
     tasks = [asyncio.create_task(s.run()) for s in sessions]
