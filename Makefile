@@ -44,3 +44,8 @@ clean:
 # Execute demo/convergence.ipynb in place (outputs kept) and write demo/divergence.png.
 notebook: install
 	$(BIN)/python demo/run_notebook.py
+
+# kill -9 trials (tests/killtrials.py): 200 by default (ROAMSYNC_KILL_TRIALS=N, ROAMSYNC_KILL_SEED=S).
+.PHONY: durability
+durability: install
+	ROAMSYNC_KILL_TRIALS=$${ROAMSYNC_KILL_TRIALS:-200} $(BIN)/pytest tests/test_durability.py -s -q --timeout 3600

@@ -34,10 +34,12 @@ from roamsync.peer.api import (
     to_json,
 )
 from roamsync.peer.api import resolve as api_resolve
-from roamsync.peer.config import DAEMON, LOG
+from roamsync.peer.config import DAEMON, LOG, load_config
 from roamsync.peer.enrolment import init_directory, join_company
 from roamsync.peer.node import Node
-from roamsync.schema import FieldType, RoamsyncError, UsageError, get_module
+from roamsync.peer.repair import RepairReport, repair_store
+from roamsync.peer.store import SqliteStore
+from roamsync.schema import FieldType, RoamsyncError, StoreDamagedError, UsageError, get_module
 
 T = TypeVar("T")
 log = logging.getLogger("roamsync")
@@ -245,6 +247,14 @@ async def _serve(
         node.on_progress = bars.update
     node.config.peers = [*node.config.peers, *(p for p in peers if p not in node.config.peers)]
     stop = asyncio.Event()
+    damage: list[StoreDamagedError] = []
+
+    def damaged(exc: StoreDamagedError) -> None:  # found while serving: stop, and say so
+        damage.append(exc)
+        stop.set()
+
+    if isinstance(node.peer.store, SqliteStore):
+        node.peer.store.on_damage = damaged
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -266,6 +276,8 @@ async def _serve(
         await node.stop()
         with contextlib.suppress(FileNotFoundError):
             (folder / DAEMON).unlink()
+    if damage:
+        raise damage[0]
 
 
 class ProgressBars:
@@ -630,6 +642,45 @@ def history(folder: Path, as_json: bool) -> None:
         run(call(folder, ("GET", "/history", None), direct)),
         as_json,
         ["day", "peer", "up", "down", "last"],
+    )
+
+
+@main.command()
+@DIR
+@click.option(
+    "--force", is_flag=True, help="Rebuild even a store that is not damaged (its -wal was lost)."
+)
+def repair(folder: Path, force: bool) -> None:
+    """Rebuild a damaged store: keep the damaged file, salvage its records, re-sync the rest.
+
+    Stop `roamsync serve` on DIR first. The damaged files are moved to
+    DIR/damaged-<time>/ and kept; every record still readable goes into a new
+    store; at the next sync the peers send this device everything again.
+    """
+    try:
+        config = load_config(folder)
+    except RoamsyncError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+    report = run(
+        repair_store(folder, device=config.device, role=config.role, label=config.name, force=force)
+    )
+    _print_repair(folder, report, config.device)
+
+
+def _print_repair(folder: Path, report: RepairReport, device: str) -> None:
+    click.echo(f"kept the damaged store in {report.aside}")
+    if report.owner not in (None, device):
+        click.echo(f"it was the store of device {report.owner}, not this one: salvaged nothing")
+    click.echo(
+        f"read {report.pages} pages: {report.versions} record versions, "
+        f"{report.unreadable} unreadable"
+    )
+    click.echo(f"salvaged {report.records} records into a new store ({report.store_id}):")
+    for module, n in report.modules.items():
+        click.echo(f"  {module}: {n}")
+    click.echo(
+        f"next: `roamsync serve {folder}`; at the first sync the peers send this device every "
+        "record again, which brings back what the damage took"
     )
 
 

@@ -5,7 +5,9 @@ Layout of ``DIR``::
     config.json       this file's Config (written atomically)
     tls/key.pem       the device key (mode 0600) and its self-signed certificate
     tls/cert.pem
-    roamsync.sqlite3  the replica (roamsync.peer.store)
+    roamsync.sqlite3  the replica (roamsync.peer.store), with its -wal and -shm
+    roamsync.sqlite3.id  the store's id: a store that vanished or was swapped is damage
+    damaged-<time>/   a damaged store that roamsync repair moved aside (kept)
     daemon.json       address and token of the running daemon's local API (0600)
     roamsync.log      the daemon's log
     lock              held by the process that has the store open

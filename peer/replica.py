@@ -45,7 +45,7 @@ from roamsync.peer.record import (
     decode_episode,
     encode_episode,
 )
-from roamsync.peer.store import RecordRow, Rejection, SqliteStore, Store
+from roamsync.peer.store import STORE_ID, RecordRow, Rejection, SqliteStore, Store
 from roamsync.schema import (
     MODULES,
     ROLES,
@@ -154,6 +154,8 @@ class Peer:
         return peer
 
     def _init_identity(self) -> int:
+        if self.store.meta(STORE_ID) is None:  # the SQLite store makes its own at open
+            self.store.save([], {STORE_ID: secrets.token_hex(8)})
         stored = self.store.meta("device")
         if stored is None:
             client_id = secrets.randbits(31) << 1  # even: client_id + 1 is its notes lane
@@ -478,6 +480,28 @@ class Peer:
     def count_feed(self, peer: str, after: int) -> int:
         """How many records :meth:`feed` has left for ``peer`` after ``after``."""
         return self.store.count_feed(after, peer)
+
+    @property
+    def store_id(self) -> str:
+        """This replica's store: a repaired device has a new one (sent in the hello)."""
+        return self.store.meta(STORE_ID) or ""
+
+    def meet(self, peer: str, store_id: str) -> None:
+        """Note the store a peer's hello names. If the peer's store changed since we
+        last met (it was repaired), our checkpoint for it is void and so is the rule
+        that records which came from it are not sent back: send it everything."""
+        key = f"store:{peer}"
+        known = self.store.meta(key)
+        if known == store_id or not store_id:
+            return
+        meta = {key: store_id}
+        if known is not None:
+            log.warning("%s has a new store (repaired?): sending it every record again", peer)
+            self._checkpoints[peer] = 0
+            self._unsaved_checkpoints.discard(peer)
+            meta[f"checkpoint:{peer}"] = "0"
+            self.store.forget_origin(peer)
+        self.store.save([], meta)
 
     def checkpoint(self, peer: str) -> int:
         """How far in this replica's change feed ``peer`` has acknowledged."""

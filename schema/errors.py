@@ -16,6 +16,7 @@ enter, with the original chained as ``__cause__``::
     ├── ConflictNotFoundError       resolving a conflict that is not open
     ├── UsageError (ValueError)     a bad argument: unknown role or policy
     ├── StoreError                  the durable store failed or is damaged
+    │   └── StoreDamagedError       the store file is damaged: roamsync repair
     ├── ProtocolError               a frame or message could not be decoded
     └── PeerClosedError             the peer was used after close()
 
@@ -90,6 +91,25 @@ class UsageError(RoamsyncError, ValueError):
 
 class StoreError(RoamsyncError):
     """The durable store could not be opened, read or written."""
+
+
+class StoreDamagedError(StoreError):
+    """The store file is damaged (or gone while its directory says it had one).
+
+    The message names the file and the way out: ``roamsync repair DIR`` keeps
+    the damaged file, salvages every record it can still read into a new store,
+    and the next sync brings the rest back from the peers.
+    """
+
+    def __init__(self, path: object, problem: str) -> None:
+        folder = getattr(path, "parent", path)
+        super().__init__(
+            f"the store {path} is damaged: {problem}. Stop roamsync on this directory and run "
+            f"`roamsync repair {folder}`: it keeps the damaged file, salvages what can still be "
+            "read, and the next sync brings back the rest from the peers."
+        )
+        self.path = path
+        self.problem = problem
 
 
 class ProtocolError(RoamsyncError):

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from roamsync.peer.store import MemoryStore, RecordRow, Rejection, SqliteStore, Store
-from roamsync.schema import RoamsyncError, StoreError
+from roamsync.schema import RoamsyncError, StoreDamagedError, StoreError
 
 
 def row(
@@ -168,6 +168,16 @@ def test_feed_skips_what_came_from_the_peer_but_advances(store: Store) -> None:
     assert store.feed(3, 100, "x") == ([], 3)
     store.save([row("a")])  # changed here since: x needs it now
     assert store.feed(3, 100, "x") == ([(4, "a", b"state:a")], 4)
+
+
+def test_forget_origin_sends_a_repaired_peer_its_own_records_too(store: Store) -> None:
+    from dataclasses import replace
+
+    store.save([replace(row("a"), origin="x"), row("b"), replace(row("c"), origin="y")])
+    store.forget_origin("x")
+    assert store.feed(0, 100, "x") == (store.changes(0, 100), 3)
+    assert store.feed(0, 100, "y") == ([(1, "a", b"state:a"), (2, "b", b"state:b")], 3)
+    assert store.last_seq() == 3
 
 
 def test_resaved_record_moves_to_the_end_once(store: Store) -> None:
@@ -328,12 +338,11 @@ def test_sqlite_last_seq_after_reopen_when_last_save_replaced_a_row(tmp_path: Pa
 def test_sqlite_garbage_file_is_a_store_error(tmp_path: Path, garbage: bytes) -> None:
     path = tmp_path / "s.sqlite3"
     path.write_bytes(garbage)
-    with pytest.raises(StoreError) as info:
+    with pytest.raises(StoreDamagedError) as info:
         SqliteStore(path)
     message = str(info.value)
     assert str(path) in message
-    assert "move it aside" in message
-    assert "re-sync" in message
+    assert f"roamsync repair {tmp_path}" in message
     assert isinstance(info.value, RoamsyncError)
     assert info.value.__cause__ is not None
     assert path.read_bytes() == garbage  # left alone for the user to recover
@@ -406,10 +415,10 @@ def test_sqlite_damage_found_on_read_is_a_store_error(
     s.save([row("a", state=b"small"), row("b", state=big)])
     s.close()
     _damage_overflow_page(path, big)
-    s = SqliteStore(path)  # opening does not touch the damaged page
+    s = SqliteStore(path, check=False)  # without the check, opening does not touch the page
     try:
         method = getattr(s, read)
-        with pytest.raises(StoreError):
+        with pytest.raises(StoreDamagedError, match="roamsync repair"):
             method(*args)
     finally:
         s.close()

@@ -37,10 +37,11 @@ def _carry(msg: Hello | Changes | Ack) -> Hello | Changes | Ack:
 
 
 async def _handshake(a: Peer, b: Peer) -> None:
-    for src in (a, b):
-        hello = _carry(Hello(src.device, src.role))
+    for src, dst in ((a, b), (b, a)):
+        hello = _carry(Hello(src.device, src.role, store=src.store_id))
         assert isinstance(hello, Hello)
         negotiate(Hello(src.device, src.role).versions, hello.versions)
+        dst.meet(hello.device, hello.store)
 
 
 async def push(src: Peer, dst: Peer, batch: int = 500) -> int:

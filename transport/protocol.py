@@ -30,6 +30,7 @@ class Hello:
     role: str
     company: str = ""
     versions: tuple[int, ...] = (VERSION,)
+    store: str = ""  # the sender's store id: a new one means "I was repaired, resend all"
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def _encode(msg: Message) -> bytes:
         if not msg.versions:
             raise ValueError("a hello must offer at least one protocol version")
         body = {"device": msg.device, "role": msg.role, "company": msg.company}
+        body["store"] = msg.store
         return bytes([HELLO]) + orjson.dumps({**body, "versions": list(msg.versions)})
     if isinstance(msg, Changes):
         if len(msg.items) > MAX_ITEMS:
@@ -131,12 +133,12 @@ def _decode_hello(body: bytes) -> Hello:
     try:
         obj = orjson.loads(body)
         versions = tuple(int(v) for v in obj["versions"])
-        fields = (obj["device"], obj["role"], obj.get("company", ""))
+        fields = (obj["device"], obj["role"], obj.get("company", ""), obj.get("store", ""))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProtocolError(f"malformed hello: {exc}") from exc
     if not all(isinstance(f, str) for f in fields) or not versions:
-        raise ProtocolError("malformed hello: device, role and company must be strings")
-    return Hello(fields[0], fields[1], fields[2], versions)
+        raise ProtocolError("malformed hello: device, role, company and store must be strings")
+    return Hello(fields[0], fields[1], fields[2], versions, fields[3])
 
 
 def _decode_changes(reader: _Reader) -> Changes:

@@ -116,7 +116,7 @@ class Session:
         return self.remote.device
 
     async def _handshake(self) -> None:
-        hello = Hello(self.peer.device, self.peer.role, self.company)
+        hello = Hello(self.peer.device, self.peer.role, self.company, store=self.peer.store_id)
         await self._send(hello)
         msg = await self._recv()
         if not isinstance(msg, Hello):
@@ -127,6 +127,7 @@ class Session:
             raise SessionRefused(reason)
         self.version = negotiate(hello.versions, msg.versions)
         self.remote = msg
+        self.peer.meet(msg.device, msg.store)
         log.info("session with %s (%s) started, protocol %d", msg.device, msg.role, self.version)
         log.debug(
             "checkpoints: we have sent %s up to %d", msg.device, self.peer.checkpoint(msg.device)
