@@ -24,6 +24,7 @@ the floor does), to:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import sys
@@ -136,7 +137,8 @@ def _count(store: Path) -> int:
     if not store.exists():
         return 0
     try:
-        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as db:
+        uri = f"file:{store}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
             sql = "SELECT count(*) FROM records WHERE module = 'contacts' AND deleted = 0"
             return int(db.execute(sql).fetchone()[0])
     except sqlite3.OperationalError:  # the daemon is still creating its schema

@@ -8,6 +8,7 @@ convergence is bounded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sqlite3
@@ -48,7 +49,8 @@ def count(folder: Path, module: str = "contacts") -> int:
     path = folder / "roamsync.sqlite3"
     if not path.exists():
         return 0
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+    # closing(): a connection left open reads stale shared memory after the daemon restarts
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
         sql = "SELECT count(*) FROM records WHERE module = ? AND deleted = 0"
         return int(db.execute(sql, (module,)).fetchone()[0])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -507,7 +508,7 @@ def test_feed_of_only_skipped_entries_jumps_to_the_end(store: Store) -> None:
 def test_number_lookups_use_the_partial_indexes_and_old_indexes_go(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     SqliteStore(path).close()
-    with sqlite3.connect(path) as db:  # the indexes of stores made before they were partial
+    with contextlib.closing(sqlite3.connect(path)) as db:  # indexes made before they were partial
         db.execute("CREATE INDEX records_number ON records (module, number)")
         db.execute("CREATE INDEX records_provisional ON records (module, provisional)")
     store = SqliteStore(path)
