@@ -504,19 +504,17 @@ class Peer:
         """Merge record updates from another replica, store them, and (on main)
         number the provisional quotes and orders that arrived."""
         self._check_open()
-        changed: list[tuple[str, RecordDoc]] = []
+        changed: dict[str, RecordDoc] = {}
         arrived_new: set[str] = set()
         states: dict[str, bytes] = {}
         rejected = malformed = 0
-        missing = [rid for rid, _ in items if rid not in self._cache]
+        missing = {rid for rid, _ in items if rid not in self._cache}
         stored = self.store.states(missing)  # one query for the batch, not one per record
         for record_id, update in items:
-            existing = self._cache.get(record_id)
-            if existing is None and record_id in stored:
-                existing = RecordDoc.load(self.client_id, stored[record_id])
+            existing = self._merge_base(record_id, states, stored, missing)
             outcome = self._merge_one(record_id, update, source, existing)
             if isinstance(outcome, RecordDoc):
-                changed.append((record_id, outcome))
+                changed[record_id] = outcome
                 state = states[record_id] = outcome.encode()
                 if state == update:  # we hold exactly what the source sent: no echo
                     arrived_new.add(record_id)
@@ -525,10 +523,28 @@ class Peer:
             elif outcome == "malformed":
                 malformed += 1
         origins = {record_id: source for record_id in arrived_new} if source else {}
-        self._commit(changed, report=True, origins=origins, states=states)
+        self._commit(changed.items(), report=True, origins=origins, states=states)
         if self.role == "main":
             self._assign_numbers()
         return ApplyResult(len(changed), rejected, malformed)
+
+    def _merge_base(
+        self,
+        record_id: str,
+        states: Mapping[str, bytes],
+        stored: Mapping[str, bytes],
+        missing: set[str],
+    ) -> RecordDoc | None:
+        """The document an item of a batch merges into: a copy of what an earlier item of
+        the batch made (so that a bad item cannot spoil it), else the cached or stored one."""
+        if record_id in states:
+            return RecordDoc.load(self.client_id, states[record_id])
+        existing = self._cache.get(record_id)
+        if existing is not None:
+            return existing
+        # Not cached when the batch began (``stored`` has it), or evicted since by a bad item.
+        state = stored.get(record_id) if record_id in missing else self.store.state(record_id)
+        return None if state is None else RecordDoc.load(self.client_id, state)
 
     def _merge_one(
         self, record_id: str, update: bytes, source: str, existing: RecordDoc | None
