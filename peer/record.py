@@ -24,7 +24,9 @@ resolved view.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from contextlib import contextmanager
+from decimal import InvalidOperation
+from typing import Any, TypeGuard
 
 import orjson
 from pycrdt import Doc, Map, Text
@@ -32,16 +34,21 @@ from pycrdt import Doc, Map, Text
 from roamsync.peer.priority import (
     RETENTION,
     Episode,
+    Resolved,
     Version,
     Write,
     close_episode,
     heads,
     is_allowed,
     open_episode,
+    resolve,
 )
-from roamsync.schema import FieldType, JsonValue, get_module
+from roamsync.peer.yjs import check_update
+from roamsync.schema import MODULES, Field, FieldType, JsonValue, get_module
+from roamsync.schema.fields import decode_value
 
 SEP = "\x1f"
+_PANIC = ("pyo3_runtime", "PanicException")  # how pyo3 reports a Rust panic
 
 
 def encode_slot(role: str, writes: Mapping[str, Write]) -> str:
@@ -53,26 +60,61 @@ def encode_slot(role: str, writes: Mapping[str, Write]) -> str:
     return orjson.dumps({"r": role, "f": fields}).decode()
 
 
-def decode_slot(device: str, raw: str) -> list[Write]:
-    body = orjson.loads(raw)
-    role = body["r"]
-    return [
-        Write(
-            field=name,
-            device=device,
-            role=role,
-            t=t,
-            value=value,
-            seen=seen,
-            policy=policy,
-            closed=tuple(decode_episode(e) for e in closed),
-        )
-        for name, (value, t, seen, policy, closed) in body["f"].items()
-    ]
+def decode_slot(device: str, raw: object) -> list[Write]:
+    """The writes in a device's slot; ``ValueError`` unless it is what :func:`encode_slot` makes.
+
+    Slots arrive in other devices' updates, so every part is checked here, where it
+    enters: the priority layer and the views then only see well-formed writes.
+    """
+    body = orjson.loads(raw) if isinstance(raw, str) else None
+    if not isinstance(body, dict) or not isinstance(body.get("r"), str):
+        raise ValueError(f"malformed slot of device {device!r}")
+    fields = body.get("f")
+    if not isinstance(fields, dict):
+        raise ValueError(f"malformed slot of device {device!r}")
+    return [_decode_write(device, body["r"], name, entry) for name, entry in fields.items()]
+
+
+def _decode_write(device: str, role: str, name: str, entry: object) -> Write:
+    if not (isinstance(entry, list) and len(entry) == 5):
+        raise ValueError(f"malformed write of {name!r} by {device!r}")
+    value, t, seen, policy, closed = entry
+    well_formed = (
+        _is_scalar(value)
+        and _is_time(t)
+        and isinstance(seen, dict)
+        and all(_is_time(s) for s in seen.values())
+        and (policy is None or isinstance(policy, str))
+        and isinstance(closed, list)
+    )
+    if not well_formed:
+        raise ValueError(f"malformed write of {name!r} by {device!r}")
+    episodes = tuple(decode_episode(e) for e in closed)
+    return Write(name, device, role, t, value, seen, policy, episodes)
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float)  # bool is an int
+
+
+def _is_time(t: object) -> TypeGuard[int]:
+    """A hybrid-logical-clock time: an int that fits the store's 64-bit columns."""
+    return type(t) is int and 0 <= t < 2**63
 
 
 def _encode_version(v: Version) -> list[Any]:
     return [v.device, v.role, v.t, v.value]
+
+
+def _decode_version(raw: object) -> Version:
+    if not (isinstance(raw, list) and len(raw) == 4):
+        raise ValueError("malformed conflict version")
+    device, role, t, value = raw
+    if not (
+        isinstance(device, str) and isinstance(role, str) and _is_time(t) and _is_scalar(value)
+    ):
+        raise ValueError("malformed conflict version")
+    return Version(device, role, t, value)
 
 
 def encode_episode(e: Episode) -> dict[str, Any]:
@@ -87,15 +129,24 @@ def encode_episode(e: Episode) -> dict[str, Any]:
     }
 
 
-def decode_episode(body: Mapping[str, Any]) -> Episode:
+def decode_episode(body: object) -> Episode:
+    """An episode as :func:`encode_episode` writes it; ``ValueError`` for anything else."""
+    if not (isinstance(body, dict) and isinstance(body.get("vs"), list)):
+        raise ValueError("malformed conflict episode")
+    field, policy, time = body.get("f"), body.get("p"), body.get("t")
+    resolved_by, is_open = body.get("by"), body.get("open", False)
+    if not isinstance(field, str) or not isinstance(policy, str) or not _is_time(time):
+        raise ValueError("malformed conflict episode")
+    if not (resolved_by is None or isinstance(resolved_by, str)) or not isinstance(is_open, bool):
+        raise ValueError("malformed conflict episode")
     return Episode(
-        field=body["f"],
-        versions=tuple(Version(*v) for v in body["vs"]),
-        winner=Version(*body["w"]),
-        policy=body["p"],
-        time=body["t"],
-        resolved_by=body.get("by"),
-        open=body.get("open", False),
+        field=field,
+        versions=tuple(_decode_version(v) for v in body["vs"]),
+        winner=_decode_version(body.get("w")),
+        policy=policy,
+        time=time,
+        resolved_by=resolved_by,
+        open=is_open,
     )
 
 
@@ -133,27 +184,40 @@ class RecordDoc:
         # not change ``doc`` behind its back.
         self._meta_cache: dict[str, Any] | None = None
         self._writes_cache: list[Write] | None = None
+        self._resolved_cache: Resolved | None = None
+        self._notes_cache: dict[str, str] | None = None
 
     def _changed(self) -> None:
         self._meta_cache = None
         self._writes_cache = None
+        self._resolved_cache = None
+        self._notes_cache = None
 
     def _meta(self) -> dict[str, Any]:
         if self._meta_cache is None:
-            self._meta_cache = orjson.loads(str(self.meta))
+            self._meta_cache = orjson.loads(_read(self.meta))
         return self._meta_cache
 
     def apply(self, update: bytes) -> bool:
-        """Merge a Yjs update; whether it changed anything. ValueError if undecodable."""
+        """Merge a Yjs update; whether it changed anything. ValueError if it is malformed
+        or needs changes this document does not have; then drop the document."""
+        reach = check_update(update)  # some malformed updates crash yrs: refuse them unseen
         # Observe only for the length of the call: pycrdt keeps a document that still
         # has an observer alive forever (measured: about 7 KB per document).
         changes: list[bytes] = []
-        subscription = self.doc.observe(lambda event: changes.append(event.update))
-        try:
-            self.doc.apply_update(update)
-        finally:
-            self.doc.unobserve(subscription)
-            self._changed()
+        with _pycrdt_failures("applying an update"):
+            subscription = self.doc.observe(lambda event: changes.append(event.update))
+            try:
+                self.doc.apply_update(update)
+            finally:
+                self.doc.unobserve(subscription)
+                self._changed()
+        have = self.state_vector()
+        if any(have.get(client, 0) < clock for client, clock in reach.items()):
+            # yrs would keep the rest pending, and a document with pending changes can
+            # later encode differently from what it shows (found by fuzzing). Whole
+            # record states, which is what peers send, never need anything first.
+            raise ValueError("the update needs changes this record does not have")
         return bool(changes)
 
     @classmethod
@@ -207,17 +271,24 @@ class RecordDoc:
 
     def writes(self) -> list[Write]:
         if self._writes_cache is None:
-            slots: dict[str, str] = orjson.loads(str(self.slots))
+            slots: dict[str, object] = orjson.loads(_read(self.slots))
             self._writes_cache = [w for d, raw in slots.items() for w in decode_slot(d, raw)]
         return self._writes_cache
 
+    def resolved(self) -> Resolved:
+        """The priority layer's view of the writes (values, conflicts, rejected writes)."""
+        if self._resolved_cache is None:
+            self._resolved_cache = resolve(str(self.module), self.creator, self.writes())
+        return self._resolved_cache
+
     def notes(self) -> dict[str, str]:
-        module = get_module(str(self.module))
-        names = [name for name, f in module.fields.items() if f.type is FieldType.NOTE]
-        if not names:
-            return {}
-        with self.doc.transaction():
-            return {name: str(self.doc.get(f"note:{name}", type=Text)) for name in names}
+        if self._notes_cache is None:
+            module = get_module(str(self.module))
+            names = [name for name, f in module.fields.items() if f.type is FieldType.NOTE]
+            with self.doc.transaction():
+                texts = {name: _read(self.doc.get(f"note:{name}", type=Text)) for name in names}
+            self._notes_cache = texts
+        return dict(self._notes_cache)
 
     def vector(self, writes: list[Write] | None = None) -> dict[str, int]:
         """Device -> time of its latest write in this record (the version vector)."""
@@ -225,6 +296,28 @@ class RecordDoc:
         for w in writes if writes is not None else self.writes():
             out[w.device] = max(out.get(w.device, -1), w.t)
         return out
+
+    def check(self) -> None:
+        """Read all that the replica reads from this document; ``ValueError`` if any of
+        it is malformed. Run on a merged remote update before it is stored: a
+        well-formed Yjs update can still carry slots, metadata or text that only
+        a buggy or hostile device would write."""
+        meta = self._meta()
+        texts = [meta.get(key, "") for key in ("module", "creator", "creator_role")]
+        if not all(isinstance(v, str) for v in texts) or not _is_time(meta.get("created_t", 0)):
+            raise ValueError("malformed record metadata")
+        writes = self.writes()
+        if self.module not in MODULES:
+            return  # refused as an unknown module, not read any further
+        fields = get_module(str(self.module)).fields
+        for w in writes:
+            if w.field in fields:
+                _check_stored(fields[w.field], w.value)
+        try:
+            self.resolved()
+        except TypeError as exc:  # only forged writes have values the layer cannot compare
+            raise ValueError(f"writes that do not resolve: {exc}") from exc
+        self.notes()
 
     # -- writing ----------------------------------------------------------
 
@@ -285,6 +378,41 @@ class RecordDoc:
         lane.apply_update(self.doc.get_update())
         _edit_text(lane.get(f"note:{field}", type=Text), new)
         self.doc.apply_update(lane.get_update(self.doc.get_state()))
+
+
+def _check_stored(field: Field, value: JsonValue) -> None:
+    try:
+        decode_value(field, value)
+    except (ValueError, InvalidOperation) as exc:
+        raise ValueError(f"{value!r} is not a stored {field.type.value} ({field.name})") from exc
+
+
+def _read(shared: Map[Any] | Text) -> str:
+    """A shared type's text (a map's as JSON); ``ValueError`` if pycrdt cannot read it."""
+    with _pycrdt_failures("reading the record"):
+        return str(shared)
+
+
+@contextmanager
+def _pycrdt_failures(doing: str) -> Iterator[None]:
+    """Turn pycrdt's other failures on malformed data into ``ValueError``.
+
+    pycrdt 0.14 raises ``ValueError`` for an update it cannot decode, but
+    ``RuntimeError`` for one it cannot integrate ("block parent must be deleted or
+    shared ref type"), and some updates make yrs panic (an index out of bounds
+    while applying, a string that is not UTF-8 when reading it back): pyo3 then
+    raises its ``PanicException``, which derives from ``BaseException`` and is not
+    exported. Only that class, matched by name, is translated; every other
+    BaseException (KeyboardInterrupt, SystemExit, CancelledError) passes untouched.
+    """
+    try:
+        yield
+    except RuntimeError as exc:
+        raise ValueError(f"pycrdt failed {doing}: {exc}") from exc
+    except BaseException as exc:
+        if (type(exc).__module__, type(exc).__name__) != _PANIC:
+            raise
+        raise ValueError(f"pycrdt panicked {doing}: {exc}") from exc
 
 
 def _edit_text(text: Text, new: str) -> None:

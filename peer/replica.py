@@ -554,7 +554,9 @@ class Peer:
         identity = (rec.module, rec.creator)
         try:
             changed = rec.apply(update)
-        except ValueError as exc:  # pycrdt 0.14 raises ValueError on undecodable updates
+            if changed:
+                rec.check()  # a well-formed Yjs update can still carry malformed record data
+        except ValueError as exc:  # an update or record that does not decode (record.py)
             log.warning("malformed update for record %s from %s: %s", record_id, source, exc)
             self._evict(record_id)
             return "malformed"
@@ -702,7 +704,7 @@ def _row(
     record_id: str, rec: RecordDoc, state: bytes, origin: str | None = None
 ) -> tuple[RecordRow, Resolved]:
     module = get_module(str(rec.module))
-    resolved = resolve(module.name, rec.creator, rec.writes())
+    resolved = rec.resolved()
     values: dict[str, JsonValue] = {
         name: resolved.values.get(name) for name, f in module.fields.items()
     }
