@@ -125,7 +125,7 @@ class Block:
                     "target": self.target,
                     "block": self.number,
                     "error": f"{type(exc).__module__}.{type(exc).__name__}: {exc}"[:500],
-                    "traceback": traceback.format_exception(exc)[-6:],
+                    "traceback": traceback.format_exception(exc)[-12:],
                     "input": _show(self.current),
                 }
             )

@@ -175,9 +175,7 @@ class RecordDoc:
     """A record's CRDT document with typed accessors; no I/O."""
 
     def __init__(self, doc: Doc[Any]) -> None:
-        self.doc = doc
-        self.slots: Map[str] = doc.get("slots", type=Map)
-        self.meta: Map[Any] = doc.get("meta", type=Map)
+        self._bind(doc)
         # Reading a pycrdt Map key by key opens a transaction per key: read it whole,
         # once, and keep it until the document changes. Every change goes through this
         # class (apply, init, claim_client, put, set_note), which drops the caches; do
@@ -186,12 +184,19 @@ class RecordDoc:
         self._writes_cache: list[Write] | None = None
         self._resolved_cache: Resolved | None = None
         self._notes_cache: dict[str, str] | None = None
+        self._state: bytes | None = None  # the encoding, while the document is unchanged
+
+    def _bind(self, doc: Doc[Any]) -> None:
+        self.doc = doc
+        self.slots: Map[str] = doc.get("slots", type=Map)
+        self.meta: Map[Any] = doc.get("meta", type=Map)
 
     def _changed(self) -> None:
         self._meta_cache = None
         self._writes_cache = None
         self._resolved_cache = None
         self._notes_cache = None
+        self._state = None
 
     def _meta(self) -> dict[str, Any]:
         if self._meta_cache is None:
@@ -218,7 +223,24 @@ class RecordDoc:
             # later encode differently from what it shows (found by fuzzing). Whole
             # record states, which is what peers send, never need anything first.
             raise ValueError("the update needs changes this record does not have")
+        if changes:
+            self._reload()
         return bool(changes)
+
+    def _reload(self) -> None:
+        """Rebuild the document from its own encoding, which is what is stored and sent.
+
+        yrs can show a merged document that encodes to something else: found by
+        fuzzing, an update that reuses the ids of items already here with other
+        content left a slot that read well in memory and did not decode once stored.
+        """
+        state = self.doc.get_update()
+        doc: Doc[Any] = Doc(client_id=self.doc.client_id)
+        with _pycrdt_failures("reloading the record"):
+            doc.apply_update(state)
+        self._bind(doc)
+        self._changed()
+        self._state = state
 
     @classmethod
     def load(cls, client_id: int, state: bytes | None = None) -> RecordDoc:
@@ -265,7 +287,7 @@ class RecordDoc:
         return decode_state_vector(self.doc.get_state())
 
     def encode(self) -> bytes:
-        return self.doc.get_update()
+        return self.doc.get_update() if self._state is None else self._state
 
     # -- reading ----------------------------------------------------------
 
