@@ -321,8 +321,10 @@ def print_summary(result: dict[str, Any]) -> None:
         shown = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
         print(f"  {target:8} {shown}")
     print(f"  inputs {result['inputs']:,} ({result['inputs_per_second']:,}/s)")
-    print(f"  crashes {result['crashes']}, escaped exceptions {result['escaped_exceptions']}, ")
-    print(f"  property failures {result['property_failures']}")
+    print(
+        f"  crashes {result['crashes']}, escaped exceptions {result['escaped_exceptions']},"
+        f" property failures {result['property_failures']}"
+    )
     print(f"  pycrdt panics caught {result['pycrdt_panics_caught']:,}")
     print(f"  slowest apply_remote call {result['slowest_apply_seconds']} s")
 

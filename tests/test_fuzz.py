@@ -75,7 +75,7 @@ def corpus() -> Corpus:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@fuzz_settings(400)
+@fuzz_settings(300)
 @given(rng=randoms)
 def test_decoder_returns_a_message_or_refuses(family: str, rng: random.Random) -> None:
     corpus = the_corpus()
@@ -111,7 +111,7 @@ async def fuzz_replica(
 
 
 @pytest.mark.parametrize("populated", [False, True], ids=["fresh", "populated"])
-@fuzz_settings(200)
+@fuzz_settings(150)
 @given(rng=randoms, role=roles, sizes=batches)
 def test_apply_remote_survives_mutated_updates(
     populated: bool, rng: random.Random, role: str, sizes: list[int]
@@ -154,7 +154,7 @@ async def views(peer: Peer, ids: list[str]) -> dict[str, bytes | None]:
     return {record_id: peer.store.view(record_id) for record_id in ids}
 
 
-@fuzz_settings(200)
+@fuzz_settings(150)
 @given(rng=randoms, size=st.integers(2, 8), mutated=st.floats(0, 1))
 def test_one_batch_is_the_same_as_one_item_at_a_time(
     rng: random.Random, size: int, mutated: float
@@ -183,7 +183,7 @@ def test_one_batch_is_the_same_as_one_item_at_a_time(
 # -- a session's receiver -------------------------------------------------------------------
 
 
-@fuzz_settings(150)
+@fuzz_settings(100)
 @given(rng=randoms, count=st.integers(1, 25))
 def test_a_session_drops_garbage_frames_and_ends_cleanly(rng: random.Random, count: int) -> None:
     """Garbage frames are dropped or end the session; it never raises, the replica stays
