@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 PKGS := -p roamsync.peer -p roamsync.schema -p roamsync.transport
 
-.PHONY: test lint typecheck unit demo bench install clean notebook
+.PHONY: test lint typecheck unit demo bench install clean notebook fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -49,3 +49,9 @@ notebook: install
 .PHONY: durability
 durability: install
 	ROAMSYNC_KILL_TRIALS=$${ROAMSYNC_KILL_TRIALS:-200} $(BIN)/pytest tests/test_durability.py -s -q --timeout 3600
+
+# The long fuzzing run (bench/fuzz.py, RELIABILITY.md): 2M frames through the wire decoder,
+# 2M updates through apply_remote, 200k frames through sessions, on 2 worker processes.
+# FUZZ_ARGS="--seed 7 --apply 200000" to change it; ends with a FUZZ-RESULT {json} line.
+fuzz: install
+	$(BIN)/python bench/fuzz.py $(FUZZ_ARGS)

@@ -24,7 +24,9 @@ resolved view.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from contextlib import contextmanager
+from decimal import InvalidOperation
+from typing import Any, TypeGuard
 
 import orjson
 from pycrdt import Doc, Map, Text
@@ -44,10 +46,13 @@ from roamsync.peer.priority import (
     resolve,
     resolve_one_writer,
 )
-from roamsync.schema import JsonValue, get_module
+from roamsync.peer.yjs import check_update
+from roamsync.schema import MODULES, Field, JsonValue, get_module
+from roamsync.schema.fields import decode_value
 
 SEP = "\x1f"
 NOTE_PREFIX = "note:"
+_PANIC = ("pyo3_runtime", "PanicException")  # how pyo3 reports a Rust panic
 
 
 def encode_slot(role: str, writes: Mapping[str, Write]) -> str:
@@ -59,26 +64,61 @@ def encode_slot(role: str, writes: Mapping[str, Write]) -> str:
     return orjson.dumps({"r": role, "f": fields}).decode()
 
 
-def decode_slot(device: str, raw: str) -> list[Write]:
-    body = orjson.loads(raw)
-    role = body["r"]
-    return [
-        Write(
-            field=name,
-            device=device,
-            role=role,
-            t=t,
-            value=value,
-            seen=seen,
-            policy=policy,
-            closed=tuple(decode_episode(e) for e in closed),
-        )
-        for name, (value, t, seen, policy, closed) in body["f"].items()
-    ]
+def decode_slot(device: str, raw: object) -> list[Write]:
+    """The writes in a device's slot; ``ValueError`` unless it is what :func:`encode_slot` makes.
+
+    Slots arrive in other devices' updates, so every part is checked here, where it
+    enters: the priority layer and the views then only see well-formed writes.
+    """
+    body = orjson.loads(raw) if isinstance(raw, str) else None
+    if not isinstance(body, dict) or not isinstance(body.get("r"), str):
+        raise ValueError(f"malformed slot of device {device!r}")
+    fields = body.get("f")
+    if not isinstance(fields, dict):
+        raise ValueError(f"malformed slot of device {device!r}")
+    return [_decode_write(device, body["r"], name, entry) for name, entry in fields.items()]
+
+
+def _decode_write(device: str, role: str, name: str, entry: object) -> Write:
+    if not (isinstance(entry, list) and len(entry) == 5):
+        raise ValueError(f"malformed write of {name!r} by {device!r}")
+    value, t, seen, policy, closed = entry
+    well_formed = (
+        _is_scalar(value)
+        and _is_time(t)
+        and isinstance(seen, dict)
+        and all(_is_time(s) for s in seen.values())
+        and (policy is None or isinstance(policy, str))
+        and isinstance(closed, list)
+    )
+    if not well_formed:
+        raise ValueError(f"malformed write of {name!r} by {device!r}")
+    episodes = tuple(decode_episode(e) for e in closed)
+    return Write(name, device, role, t, value, seen, policy, episodes)
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float)  # bool is an int
+
+
+def _is_time(t: object) -> TypeGuard[int]:
+    """A hybrid-logical-clock time: an int that fits the store's 64-bit columns."""
+    return type(t) is int and 0 <= t < 2**63
 
 
 def _encode_version(v: Version) -> list[Any]:
     return [v.device, v.role, v.t, v.value]
+
+
+def _decode_version(raw: object) -> Version:
+    if not (isinstance(raw, list) and len(raw) == 4):
+        raise ValueError("malformed conflict version")
+    device, role, t, value = raw
+    if not (
+        isinstance(device, str) and isinstance(role, str) and _is_time(t) and _is_scalar(value)
+    ):
+        raise ValueError("malformed conflict version")
+    return Version(device, role, t, value)
 
 
 def encode_episode(e: Episode) -> dict[str, Any]:
@@ -93,15 +133,24 @@ def encode_episode(e: Episode) -> dict[str, Any]:
     }
 
 
-def decode_episode(body: Mapping[str, Any]) -> Episode:
+def decode_episode(body: object) -> Episode:
+    """An episode as :func:`encode_episode` writes it; ``ValueError`` for anything else."""
+    if not (isinstance(body, dict) and isinstance(body.get("vs"), list)):
+        raise ValueError("malformed conflict episode")
+    field, policy, time = body.get("f"), body.get("p"), body.get("t")
+    resolved_by, is_open = body.get("by"), body.get("open", False)
+    if not isinstance(field, str) or not isinstance(policy, str) or not _is_time(time):
+        raise ValueError("malformed conflict episode")
+    if not (resolved_by is None or isinstance(resolved_by, str)) or not isinstance(is_open, bool):
+        raise ValueError("malformed conflict episode")
     return Episode(
-        field=body["f"],
-        versions=tuple(Version(*v) for v in body["vs"]),
-        winner=Version(*body["w"]),
-        policy=body["p"],
-        time=body["t"],
-        resolved_by=body.get("by"),
-        open=body.get("open", False),
+        field=field,
+        versions=tuple(_decode_version(v) for v in body["vs"]),
+        winner=_decode_version(body.get("w")),
+        policy=policy,
+        time=time,
+        resolved_by=resolved_by,
+        open=is_open,
     )
 
 
@@ -130,22 +179,25 @@ class RecordContent:
     """Read access to a record's content: metadata, writes, notes, Yjs state vector.
 
     Subclasses say where the content comes from (:meth:`_read_meta`,
-    :meth:`_read_slots`, :meth:`notes`, :meth:`state_vector`); what is read is
-    kept until :meth:`_changed` says the content changed.
+    :meth:`_read_slots`, :meth:`_read_notes`, :meth:`state_vector`); what is
+    read is kept until :meth:`_changed` says the content changed.
     """
 
     _meta_cache: dict[str, Any] | None = None
-    _slots_cache: dict[str, str] | None = None
+    _slots_cache: dict[str, object] | None = None
     _writes_cache: list[Write] | None = None
+    _resolved_cache: Resolved | None = None
+    _notes_cache: dict[str, str] | None = None
+    _one_writer = False  # whether the resolution took the one-writer shortcut
 
     def _read_meta(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _read_slots(self) -> dict[str, str]:
+    def _read_slots(self) -> dict[str, object]:
         raise NotImplementedError
 
-    def notes(self) -> dict[str, str]:
-        """Every note field of the record's module -> its text ("" if never written)."""
+    def _read_notes(self, names: tuple[str, ...]) -> dict[str, str]:
+        """The texts of these note fields ("" if never written)."""
         raise NotImplementedError
 
     def state_vector(self) -> dict[int, int]:
@@ -155,15 +207,24 @@ class RecordContent:
         self._meta_cache = None
         self._slots_cache = None
         self._writes_cache = None
+        self._resolved_cache = None
+        self._notes_cache = None
+        self._one_writer = False
 
     def _meta(self) -> dict[str, Any]:
         if self._meta_cache is None:
-            self._meta_cache = self._read_meta()
+            meta = self._read_meta()
+            if not isinstance(meta, dict):
+                raise ValueError("malformed record metadata")
+            self._meta_cache = meta
         return self._meta_cache
 
-    def _slots(self) -> dict[str, str]:
+    def _slots(self) -> dict[str, object]:
         if self._slots_cache is None:
-            self._slots_cache = self._read_slots()
+            slots = self._read_slots()
+            if not isinstance(slots, dict):
+                raise ValueError("malformed record slots")
+            self._slots_cache = slots
         return self._slots_cache
 
     @property
@@ -197,23 +258,40 @@ class RecordContent:
             self._writes_cache = [w for d, raw in slots.items() for w in decode_slot(d, raw)]
         return self._writes_cache
 
-    def resolve(self) -> Resolved:
-        """The record's resolved view (:func:`~roamsync.peer.priority.resolve` of its writes)."""
-        module, creator = str(self.module), self.creator
+    def resolved(self) -> Resolved:
+        """The priority layer's view of the writes (values, conflicts, rejected writes)."""
+        if self._resolved_cache is None:
+            module, creator = str(self.module), self.creator
+            quick = self._resolve_one_writer(module, creator)
+            self._one_writer = quick is not None
+            self._resolved_cache = quick or resolve(module, creator, self.writes())
+        return self._resolved_cache
+
+    def _resolve_one_writer(self, module: str, creator: str) -> Resolved | None:
+        """:func:`resolve_one_writer` for a record with one well-formed slot and no closed
+        episodes (most records), read straight from the slot; else ``None``."""
         slots = self._slots()
-        if len(slots) == 1 and self._writes_cache is None:
-            [(device, raw)] = slots.items()
-            body = orjson.loads(raw)
-            simple = {}
-            for name, (value, t, _, _, closed) in body["f"].items():
-                if closed:
-                    break
-                simple[name] = (value, t)
-            else:
-                quick = resolve_one_writer(module, creator, device, body["r"], simple)
-                if quick is not None:
-                    return quick
-        return resolve(module, creator, self.writes())
+        if len(slots) != 1 or self._writes_cache is not None:
+            return None
+        [(device, raw)] = slots.items()
+        body = orjson.loads(raw) if isinstance(raw, str) else None
+        if not isinstance(body, dict) or not isinstance(body.get("r"), str):
+            return None  # decode_slot says what is wrong
+        fields = body.get("f")
+        if not isinstance(fields, dict):
+            return None
+        simple: dict[str, tuple[JsonValue, int]] = {}
+        for name, entry in fields.items():
+            if not _is_plain_write(entry):
+                return None  # episodes to carry, or malformed: the full path
+            simple[name] = (entry[0], entry[1])
+        return resolve_one_writer(module, creator, device, body["r"], simple)
+
+    def notes(self) -> dict[str, str]:
+        """Every note field of the record's module -> its text ("" if never written)."""
+        if self._notes_cache is None:
+            self._notes_cache = self._read_notes(get_module(str(self.module)).notes)
+        return dict(self._notes_cache)
 
     def vector(self, writes: list[Write] | None = None) -> dict[str, int]:
         """Device -> time of its latest write in this record (the version vector)."""
@@ -222,8 +300,48 @@ class RecordContent:
             out[w.device] = max(out.get(w.device, -1), w.t)
         return out
 
-    def _note_names(self) -> tuple[str, ...]:
-        return get_module(str(self.module)).notes
+    def check(self) -> None:
+        """Read all that the replica reads from this record; ``ValueError`` if any of
+        it is malformed. Run on a merged remote update before it is stored: a
+        well-formed Yjs update can still carry slots, metadata or text that only
+        a buggy or hostile device would write."""
+        meta = self._meta()
+        texts = [meta.get(key, "") for key in ("module", "creator", "creator_role")]
+        if not all(isinstance(v, str) for v in texts) or not _is_time(meta.get("created_t", 0)):
+            raise ValueError("malformed record metadata")
+        if self.module not in MODULES:
+            self.writes()
+            return  # refused as an unknown module, not read any further
+        try:
+            resolved = self.resolved()
+        except TypeError as exc:  # only forged writes have values the layer cannot compare
+            raise ValueError(f"writes that do not resolve: {exc}") from exc
+        fields = get_module(str(self.module)).fields
+        # one writer: its writes are the values; else every write, winning or not
+        written = (
+            resolved.values.items()
+            if self._one_writer
+            else ((w.field, w.value) for w in self.writes())
+        )
+        for name, value in written:
+            if name in fields:
+                _check_stored(fields[name], value)
+        self.notes()
+
+
+def _is_plain_write(entry: object) -> TypeGuard[list[Any]]:
+    """A slot entry as :func:`encode_slot` writes it, carrying no closed episode."""
+    if not (isinstance(entry, list) and len(entry) == 5):
+        return False
+    value, t, seen, policy, closed = entry
+    return (
+        _is_scalar(value)
+        and _is_time(t)
+        and isinstance(seen, dict)
+        and all(_is_time(s) for s in seen.values())
+        and (policy is None or isinstance(policy, str))
+        and closed == []
+    )
 
 
 class RecordSnapshot(RecordContent):
@@ -237,23 +355,27 @@ class RecordSnapshot(RecordContent):
     """
 
     def __init__(self, update: bytes) -> None:
-        """ValueError if ``update`` is not a Yjs update."""
-        doc = _RawDoc(None, None, None)
-        txn = doc.create_transaction()
-        try:
-            doc.apply_update(txn, update)
-            roots = doc.roots(txn)
-            self._meta_read: dict[str, Any] = orjson.loads(_raw_map(doc, txn, roots, "meta"))
-            self._slots_read: dict[str, str] = orjson.loads(_raw_map(doc, txn, roots, "slots"))
-            self._state_vector = decode_state_vector(doc.get_state(txn))
-            notes = [name for name in roots if name.startswith(NOTE_PREFIX)]
-            self._notes = {
-                name[len(NOTE_PREFIX) :]: doc.get_or_insert_text(txn, name).get_string(txn)
-                for name in notes
-            }
-            txn.commit()
-        finally:
-            txn.drop()
+        """``ValueError`` if ``update`` is malformed or needs changes it does not hold."""
+        reach = check_update(update)  # some malformed updates crash yrs: refuse them unseen
+        with _pycrdt_failures("reading an update"):
+            doc = _RawDoc(None, None, None)
+            txn = doc.create_transaction()
+            try:
+                doc.apply_update(txn, update)
+                roots = doc.roots(txn)
+                self._meta_read = orjson.loads(_raw_map(doc, txn, roots, "meta"))
+                self._slots_read = orjson.loads(_raw_map(doc, txn, roots, "slots"))
+                self._state_vector = decode_state_vector(doc.get_state(txn))
+                self._texts = {
+                    name[len(NOTE_PREFIX) :]: doc.get_or_insert_text(txn, name).get_string(txn)
+                    for name in roots
+                    if name.startswith(NOTE_PREFIX)
+                }
+                txn.commit()
+            finally:
+                txn.drop()
+        if any(self._state_vector.get(client, 0) < clock for client, clock in reach.items()):
+            raise ValueError("the update needs changes this record does not have")
 
     @property
     def changed(self) -> bool:
@@ -261,13 +383,15 @@ class RecordSnapshot(RecordContent):
         return bool(self._state_vector)
 
     def _read_meta(self) -> dict[str, Any]:
-        return self._meta_read
+        meta: dict[str, Any] = self._meta_read
+        return meta
 
-    def _read_slots(self) -> dict[str, str]:
-        return self._slots_read
+    def _read_slots(self) -> dict[str, object]:
+        slots: dict[str, object] = self._slots_read
+        return slots
 
-    def notes(self) -> dict[str, str]:
-        return {name: self._notes.get(name, "") for name in self._note_names()}
+    def _read_notes(self, names: tuple[str, ...]) -> dict[str, str]:
+        return {name: self._texts.get(name, "") for name in names}
 
     def state_vector(self) -> dict[int, int]:
         return self._state_vector
@@ -284,34 +408,74 @@ class RecordDoc(RecordContent):
     """A record's CRDT document with typed accessors; no I/O."""
 
     def __init__(self, doc: Doc[Any]) -> None:
-        self.doc = doc
-        self.slots: Map[str] = doc.get("slots", type=Map)
-        self.meta: Map[Any] = doc.get("meta", type=Map)
+        self._bind(doc)
         # Reading a pycrdt Map key by key opens a transaction per key: read it whole,
         # once, and keep it until the document changes. Every change goes through this
         # class (apply, init, claim_client, put, set_note), which drops the caches; do
         # not change ``doc`` behind its back.
+        self._state: bytes | None = None  # the encoding, while the document is unchanged
+
+    def _bind(self, doc: Doc[Any]) -> None:
+        self.doc = doc
+        self.slots: Map[str] = doc.get("slots", type=Map)
+        self.meta: Map[Any] = doc.get("meta", type=Map)
+
+    def _changed(self) -> None:
+        super()._changed()
+        self._state = None
 
     def _read_meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = orjson.loads(str(self.meta))
+        meta: dict[str, Any] = orjson.loads(_read(self.meta))
         return meta
 
-    def _read_slots(self) -> dict[str, str]:
-        slots: dict[str, str] = orjson.loads(str(self.slots))
+    def _read_slots(self) -> dict[str, object]:
+        slots: dict[str, object] = orjson.loads(_read(self.slots))
         return slots
 
+    def _read_notes(self, names: tuple[str, ...]) -> dict[str, str]:
+        if not names:
+            return {}
+        with self.doc.transaction():
+            return {name: _read(self.doc.get(NOTE_PREFIX + name, type=Text)) for name in names}
+
     def apply(self, update: bytes) -> bool:
-        """Merge a Yjs update; whether it changed anything. ValueError if undecodable."""
+        """Merge a Yjs update; whether it changed anything. ValueError if it is malformed
+        or needs changes this document does not have; then drop the document."""
+        reach = check_update(update)  # some malformed updates crash yrs: refuse them unseen
         # Observe only for the length of the call: pycrdt keeps a document that still
         # has an observer alive forever (measured: about 7 KB per document).
         changes: list[bytes] = []
-        subscription = self.doc.observe(lambda event: changes.append(event.update))
-        try:
-            self.doc.apply_update(update)
-        finally:
-            self.doc.unobserve(subscription)
-            self._changed()
+        with _pycrdt_failures("applying an update"):
+            subscription = self.doc.observe(lambda event: changes.append(event.update))
+            try:
+                self.doc.apply_update(update)
+            finally:
+                self.doc.unobserve(subscription)
+                self._changed()
+        have = self.state_vector()
+        if any(have.get(client, 0) < clock for client, clock in reach.items()):
+            # yrs would keep the rest pending, and a document with pending changes can
+            # later encode differently from what it shows (found by fuzzing). Whole
+            # record states, which is what peers send, never need anything first.
+            raise ValueError("the update needs changes this record does not have")
+        if changes:
+            self._reload()
         return bool(changes)
+
+    def _reload(self) -> None:
+        """Rebuild the document from its own encoding, which is what is stored and sent.
+
+        yrs can show a merged document that encodes to something else: found by
+        fuzzing, an update that reuses the ids of items already here with other
+        content left a slot that read well in memory and did not decode once stored.
+        """
+        state = self.doc.get_update()
+        doc: Doc[Any] = Doc(client_id=self.doc.client_id)
+        with _pycrdt_failures("reloading the record"):
+            doc.apply_update(state)
+        self._bind(doc)
+        self._changed()
+        self._state = state
 
     @classmethod
     def load(cls, client_id: int, state: bytes | None = None) -> RecordDoc:
@@ -331,14 +495,7 @@ class RecordDoc(RecordContent):
         return decode_state_vector(self.doc.get_state())
 
     def encode(self) -> bytes:
-        return self.doc.get_update()
-
-    def notes(self) -> dict[str, str]:
-        names = self._note_names()
-        if not names:
-            return {}
-        with self.doc.transaction():
-            return {name: str(self.doc.get(NOTE_PREFIX + name, type=Text)) for name in names}
+        return self.doc.get_update() if self._state is None else self._state
 
     # -- writing ----------------------------------------------------------
 
@@ -399,6 +556,41 @@ class RecordDoc(RecordContent):
         lane.apply_update(self.doc.get_update())
         _edit_text(lane.get(NOTE_PREFIX + field, type=Text), new)
         self.doc.apply_update(lane.get_update(self.doc.get_state()))
+
+
+def _check_stored(field: Field, value: JsonValue) -> None:
+    try:
+        decode_value(field, value)
+    except (ValueError, InvalidOperation) as exc:
+        raise ValueError(f"{value!r} is not a stored {field.type.value} ({field.name})") from exc
+
+
+def _read(shared: Map[Any] | Text) -> str:
+    """A shared type's text (a map's as JSON); ``ValueError`` if pycrdt cannot read it."""
+    with _pycrdt_failures("reading the record"):
+        return str(shared)
+
+
+@contextmanager
+def _pycrdt_failures(doing: str) -> Iterator[None]:
+    """Turn pycrdt's other failures on malformed data into ``ValueError``.
+
+    pycrdt 0.14 raises ``ValueError`` for an update it cannot decode, but
+    ``RuntimeError`` for one it cannot integrate ("block parent must be deleted or
+    shared ref type"), and some updates make yrs panic (an index out of bounds
+    while applying, a string that is not UTF-8 when reading it back): pyo3 then
+    raises its ``PanicException``, which derives from ``BaseException`` and is not
+    exported. Only that class, matched by name, is translated; every other
+    BaseException (KeyboardInterrupt, SystemExit, CancelledError) passes untouched.
+    """
+    try:
+        yield
+    except RuntimeError as exc:
+        raise ValueError(f"pycrdt failed {doing}: {exc}") from exc
+    except BaseException as exc:
+        if (type(exc).__module__, type(exc).__name__) != _PANIC:
+            raise
+        raise ValueError(f"pycrdt panicked {doing}: {exc}") from exc
 
 
 def _edit_text(text: Text, new: str) -> None:

@@ -537,13 +537,10 @@ class Peer:
         arrived_new: set[str] = set()
         states: dict[str, bytes] = {}
         rejected = malformed = 0
-        missing = [rid for rid, _ in items if rid not in self._cache]
+        missing = {rid for rid, _ in items if rid not in self._cache}
         stored = self.store.states(missing)  # one query for the batch, not one per record
         for record_id, update in items:
-            existing = self._cache.get(record_id)
-            state = states.get(record_id) or stored.get(record_id)
-            if existing is None and state is not None:
-                existing = RecordDoc.load(self.client_id, state)
+            existing = self._merge_base(record_id, states, stored, missing)
             outcome: RecordContent | str
             if existing is None:
                 outcome = self._arrive_new(record_id, update, source)
@@ -570,15 +567,34 @@ class Peer:
             self._assign_numbers()
         return ApplyResult(len(changed), rejected, malformed)
 
+    def _merge_base(
+        self,
+        record_id: str,
+        states: Mapping[str, bytes],
+        stored: Mapping[str, bytes],
+        missing: set[str],
+    ) -> RecordDoc | None:
+        """The document an item of a batch merges into: a copy of what an earlier item of
+        the batch made (so that a bad item cannot spoil it), else the cached or stored one."""
+        if record_id in states:
+            return RecordDoc.load(self.client_id, states[record_id])
+        existing = self._cache.get(record_id)
+        if existing is not None:
+            return existing
+        # Not cached when the batch began (``stored`` has it), or evicted since by a bad item.
+        state = stored.get(record_id) if record_id in missing else self.store.state(record_id)
+        return None if state is None else RecordDoc.load(self.client_id, state)
+
     def _arrive_new(self, record_id: str, update: bytes, source: str) -> RecordContent | str:
         """A record this replica has never had: read the update without building a Doc."""
         try:
             snapshot = RecordSnapshot(update)
-        except ValueError as exc:  # pycrdt 0.14 raises ValueError on undecodable updates
+            if not snapshot.changed:
+                return "unchanged"
+            snapshot.check()  # a well-formed Yjs update can still carry malformed record data
+        except ValueError as exc:  # an update or record that does not decode (record.py)
             log.warning("malformed update for record %s from %s: %s", record_id, source, exc)
             return "malformed"
-        if not snapshot.changed:
-            return "unchanged"
         return self._checked(record_id, snapshot, {}, None, source)
 
     def _merge_one(
@@ -588,7 +604,9 @@ class Peer:
         identity = (existing.module, existing.creator)
         try:
             changed = existing.apply(update)
-        except ValueError as exc:  # pycrdt 0.14 raises ValueError on undecodable updates
+            if changed:
+                existing.check()  # a well-formed Yjs update can still carry malformed data
+        except ValueError as exc:  # an update or record that does not decode (record.py)
             log.warning("malformed update for record %s from %s: %s", record_id, source, exc)
             self._evict(record_id)
             return "malformed"
@@ -626,7 +644,7 @@ class Peer:
         meta: dict[str, str] = {}
         for _, rec in pending:
             module = get_module(str(rec.module))
-            provisional = rec.resolve().values.get("number")
+            provisional = rec.resolved().values.get("number")
             n = self._next_number(module.name, meta)
             t = self.clock.now()
             self._write(rec, module, t, {"number": n, "provisional_number": provisional})
@@ -755,7 +773,7 @@ def _row(
     record_id: str, rec: RecordContent, state: bytes, origin: str | None = None
 ) -> tuple[RecordRow, Resolved]:
     module = get_module(str(rec.module))
-    resolved = rec.resolve()
+    resolved = rec.resolved()
     values: dict[str, JsonValue] = {
         name: resolved.values.get(name) for name, f in module.fields.items()
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from fuzzing import varuint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,15 +30,7 @@ from roamsync.transport.protocol import (
     negotiate,
 )
 
-
-def uint(n: int) -> bytes:
-    """A varuint, written independently of the module under test."""
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+uint = varuint  # a varuint, written independently of the module under test
 
 
 def chunk(data: bytes) -> bytes:

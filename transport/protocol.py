@@ -18,6 +18,7 @@ VERSION = 1
 MAX_ITEMS = 10_000
 MAX_ID = 64
 MAX_FRAME = 16 * 1024 * 1024
+MAX_VERSION = 2**63 - 1  # what encode can write back (a JSON 64-bit integer)
 
 HELLO, CHANGES, ACK, ERROR, PENDING = 1, 2, 3, 4, 5
 
@@ -138,6 +139,8 @@ def _decode_hello(body: bytes) -> Hello:
         raise ProtocolError(f"malformed hello: {exc}") from exc
     if not all(isinstance(f, str) for f in fields) or not versions:
         raise ProtocolError("malformed hello: device, role, company and store must be strings")
+    if not all(0 <= v <= MAX_VERSION for v in versions):
+        raise ProtocolError("malformed hello: a protocol version out of range")
     return Hello(fields[0], fields[1], fields[2], versions, fields[3])
 
 

@@ -186,7 +186,10 @@ class Session:
                     await self._send(Pending(0))
                     idle_told = True
                 try:
-                    await asyncio.wait_for(changed.wait(), self.anti_entropy)
+                    # Not asyncio.wait_for: in Python 3.11 it swallows a cancellation that
+                    # comes as the event is set, and this loop then outlives its session.
+                    async with asyncio.timeout(self.anti_entropy):
+                        await changed.wait()
                 except TimeoutError:
                     position = self._anti_entropy(position)
         finally:
