@@ -125,6 +125,10 @@ class _Reader:
         return self.data[self.pos - 1]
 
     def uint(self) -> int:
+        pos = self.pos
+        if pos < len(self.data) and self.data[pos] < 0x80:  # most varuints are one byte
+            self.pos = pos + 1
+            return self.data[pos]
         value = shift = 0
         while True:
             byte = self.byte()
