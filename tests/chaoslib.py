@@ -46,6 +46,7 @@ from conftest import PROFILE
 ROAMSYNC = [sys.executable, "-c", "from roamsync.peer.cli import entry; entry()"]
 START_LIMIT = 45.0  # seconds for a daemon to print "serving" (2 busy cores, ~1 s when idle)
 REQUEST_LIMIT = 30.0  # seconds for one API request or CLI command
+HUNG = -1000  # Cluster.stop's code for a daemon that did not exit on SIGTERM
 
 
 def roles_for(n: int) -> dict[str, str]:
@@ -160,6 +161,8 @@ class Daemon:
     # time in a known order, and a CLI command that opens a stopped device's store
     # directly never races its restart.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    ready: bool = False  # started and serving (a starting daemon is not killed)
 
     @property
     def up(self) -> bool:
@@ -305,6 +308,7 @@ class Cluster:
         d.sync_port = int(text.split("serving", 1)[1].splitlines()[0].rsplit(":", 1)[1])
         info = orjson.loads((d.folder / DAEMON).read_bytes())
         d.api, d.token = f"http://127.0.0.1:{info['port']}/api", info["token"]
+        d.ready = True
         for link in self.links.values():
             if link.b == name:
                 link.target = d.sync_port
@@ -312,16 +316,15 @@ class Cluster:
     async def _reap(self, d: Daemon, sig: int, limit: float) -> int:
         proc = d.proc
         assert proc is not None
+        d.ready = False
         if proc.returncode is None:
             proc.send_signal(sig)
         try:
             code = await asyncio.wait_for(proc.wait(), limit)
-        except TimeoutError:
+        except TimeoutError:  # hung: the caller reports HUNG
             proc.kill()
             await asyncio.wait_for(proc.wait(), 5)
-            raise AssertionError(
-                f"{d.name} did not exit within {limit} s of signal {sig}"
-            ) from None
+            code = HUNG
         d.proc = None  # reaped at once: a zombie's pid would look alive to the CLI
         for link in self.links.values():
             if link.b == d.name:
@@ -333,7 +336,8 @@ class Cluster:
         await self._reap(self.daemons[name], signal.SIGKILL, 10)
 
     async def stop(self, name: str) -> int:
-        """SIGTERM; the exit code (0 for a clean shutdown)."""
+        """SIGTERM; the exit code (0 for a clean shutdown), or HUNG if the daemon still ran
+        after 30 s (it is then killed)."""
         return await self._reap(self.daemons[name], signal.SIGTERM, 30)
 
     def rss_kib(self, name: str) -> int:
@@ -362,11 +366,15 @@ class Cluster:
             raise Unreachable(f"{name} never ran", sent=False)
         data = None if body is None else orjson.dumps(body)
         headers = {"Authorization": f"Bearer {d.token}"}
+        was_up = d.ready
         try:
             async with self.http.request(method, d.api + path, data=data, headers=headers) as r:
                 return r.status, orjson.loads(await r.read())
-        except aiohttp.ClientConnectorError as exc:  # nothing was sent
-            raise Unreachable(str(exc), sent=False) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # Nothing reached a daemon that was down. One that was up may have got the
+            # request: aiohttp sends an idempotent request (DELETE) again after a
+            # disconnect, and it is the second try that could not connect.
+            raise Unreachable(str(exc), sent=was_up) from exc
         except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc}", sent=True) from exc
 
@@ -384,9 +392,11 @@ class Cluster:
         try:
             out, err = await asyncio.wait_for(proc.communicate(), REQUEST_LIMIT)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
             raise Unreachable(f"roamsync {args} timed out", sent=True) from None
+        finally:
+            if proc.returncode is None:  # timed out, or the test was cancelled
+                proc.kill()
+                await proc.wait()
         assert proc.returncode is not None
         return proc.returncode, out.decode().strip(), err.decode().strip()
 

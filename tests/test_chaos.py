@@ -51,6 +51,7 @@ from roamsync.schema import FieldType, allowed, get_module
 from roamsync.transport.memory import sync
 
 from chaoslib import (
+    HUNG,
     Cluster,
     StoreContents,
     Unreachable,
@@ -103,6 +104,7 @@ class Chaos:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     values: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(IN_FLIGHT))
+    unclean: list[str] = field(default_factory=list)  # SIGTERMs that did not exit 0
 
     # -- the schedule -------------------------------------------------------------------
 
@@ -134,8 +136,10 @@ class Chaos:
     async def finish(self) -> None:
         """Let every pending write, restart and heal end (each is bounded), then heal
         all links and start every daemon that is down."""
-        while self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=120)
+        deadline = time.monotonic() + 180
+        while self.tasks and time.monotonic() < deadline:
+            await asyncio.wait(list(self.tasks), timeout=10)
+        assert not self.tasks, f"{len(self.tasks)} writes, restarts or heals still pending"
         self.cluster.heal_all()
         for d in self.cluster.daemons.values():
             if not d.up:
@@ -302,13 +306,13 @@ class Chaos:
 
     def victim(self) -> str | None:
         """A running daemon to kill, unless MAX_DOWN are down already."""
-        up = [n for n, d in self.cluster.daemons.items() if d.up]
+        up = [n for n, d in self.cluster.daemons.items() if d.ready]
         return self.rng.choice(up) if len(self.names()) - len(up) < MAX_DOWN else None
 
     async def kill(self, name: str | None = None) -> None:
         """SIGKILL a daemon; it restarts 1-6 s later."""
         name = name or self.victim()
-        if name is None or not self.cluster.daemons[name].up:
+        if name is None or not self.cluster.daemons[name].ready:
             return
         await self.cluster.kill(name)
         self.stats["SIGKILL"] += 1
@@ -338,12 +342,17 @@ class Chaos:
 
     async def graceful_restart(self) -> None:
         """SIGTERM must shut a daemon down cleanly, whatever it was doing."""
-        d = self.rng.choice([d for d in self.cluster.daemons.values() if d.up])
+        ready = [d for d in self.cluster.daemons.values() if d.ready]
+        if not ready:
+            return
+        d = self.rng.choice(ready)
         async with d.lock:
+            if not d.ready:  # killed meanwhile
+                return
             code = await self.cluster.stop(d.name)
             self.stats["SIGTERM"] += 1
             if code != 0:
-                self.stats["unclean exits"] += 1
+                self.unclean.append(f"{d.name} exited {code} on SIGTERM ({HUNG}: hung)")
             await self.cluster.start(d.name)
 
     async def partition(self) -> None:
@@ -522,7 +531,7 @@ def check(chaos: Chaos) -> dict[str, Any]:
             for n, s in stores.items()
             if snapshot(s) != snapshot(main) or keyed[n] != keyed[main_name]
         ),
-        "rejections": sum(len(s.rejections) for s in stores.values()),
+        "rejections": [f"{n}: {r}" for n, s in stores.items() for r in s.rejections],
         "divergences from the model": [
             d
             for r, row in main.records.items()
@@ -564,9 +573,9 @@ async def run_round(root: Path, seed: int, seconds: float, peers: int) -> dict[s
     skew = rng.choice([-120.0, -90.0, 90.0, 120.0])
     cluster = Cluster(root, roles, anti_entropy=ANTI_ENTROPY, skew={skewed: skew})
     print(f"\nchaos seed {seed}: {peers} daemons, {seconds:.0f} s, {skewed} clock {skew:+.0f} s")
+    chaos = Chaos(cluster, rng)
     try:
         await cluster.setup()
-        chaos = Chaos(cluster, rng)
         started = time.monotonic()
         await chaos.run(seconds)
         chaos_time = time.monotonic() - started
@@ -574,8 +583,17 @@ async def run_round(root: Path, seed: int, seconds: float, peers: int) -> dict[s
         exits = {n: await cluster.stop(n) for n in cluster.names}
         report = check(chaos)
     finally:
+        for task in list(chaos.tasks):  # only after a failure: run() waits for them
+            task.cancel()
+        if chaos.tasks:
+            await asyncio.wait(list(chaos.tasks), timeout=30)
+        # Every write and what its client learnt, for a post-mortem of a failed run.
+        (root / "attempts.json").write_bytes(orjson.dumps(chaos.attempts))
         await cluster.close()
     outcomes = Counter(a.outcome for a in chaos.attempts)
+    report["unclean exits"] = chaos.unclean + [
+        f"{n} exited {code} on the final SIGTERM" for n, code in exits.items() if code != 0
+    ]
     report.update(
         seed=seed,
         skew=f"{skewed} {skew:+.0f} s",
@@ -601,6 +619,8 @@ async def test_chaos(tmp_path: Path, round_: int) -> None:
     print(summary(report))
     for key in (
         "replicas differing from main",
+        "rejections",
+        "unclean exits",
         "divergences from the model",
         "lost acknowledged writes",
         "number problems",
@@ -608,9 +628,6 @@ async def test_chaos(tmp_path: Path, round_: int) -> None:
         "errors",
     ):
         assert not report[key], f"seed {report['seed']}: {key}: {report[key][:10]}"
-    assert report["rejections"] == 0
-    assert set(report["exit_codes"].values()) == {0}, report["exit_codes"]
-    assert report["stats"].get("unclean exits", 0) == 0
     assert report["outcomes"].get("acked", 0) > 20, "too few writes got through to test anything"
 
 
