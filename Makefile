@@ -55,3 +55,19 @@ durability: install
 # FUZZ_ARGS="--seed 7 --apply 200000" to change it; ends with a FUZZ-RESULT {json} line.
 fuzz: install
 	$(BIN)/python bench/fuzz.py $(FUZZ_ARGS)
+
+# Long reliability runs (RELIABILITY.md). Chaos: 5 daemons under random edits, SIGKILLs,
+# partitions and a skewed clock, ROAMSYNC_CHAOS_ROUNDS seeds of ROAMSYNC_CHAOS_SECONDS each
+# (ROAMSYNC_CHAOS_SEED=N replays a schedule). Load: 10 daemons writing for 60 s.
+.PHONY: chaos load
+chaos: install
+	ROAMSYNC_CHAOS_SECONDS=$${ROAMSYNC_CHAOS_SECONDS:-300} \
+	ROAMSYNC_CHAOS_ROUNDS=$${ROAMSYNC_CHAOS_ROUNDS:-3} \
+		$(BIN)/pytest tests/test_chaos.py::test_chaos -s -p no:cacheprovider
+	$(MAKE) -s load
+
+load: install
+	ROAMSYNC_LOAD_PEERS=$${ROAMSYNC_LOAD_PEERS:-10} \
+	ROAMSYNC_LOAD_SECONDS=$${ROAMSYNC_LOAD_SECONDS:-60} \
+	ROAMSYNC_LOAD_WARMUP=$${ROAMSYNC_LOAD_WARMUP:-20} \
+		$(BIN)/pytest tests/test_load.py -s -p no:cacheprovider

@@ -79,6 +79,7 @@ class Node:
     _http: aiohttp.ClientSession | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _dialers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _channels: set[WebSocketChannel] = field(default_factory=set)  # every session's, from hello
     _discovery: Discovery | None = None
     _trusted: set[str] = field(default_factory=set)
     _stopping: bool = False
@@ -153,10 +154,13 @@ class Node:
             await self._start_discovery()
 
     async def _stop_network(self) -> None:
-        self._stopping = True
+        self._stopping = True  # from here on, no new session starts
         if self._discovery is not None:
             await self._discovery.stop()
             self._discovery = None
+        # Close every session's channel, those still in their handshake too: the server
+        # would otherwise wait for their handlers (up to a minute) before it stops.
+        await asyncio.gather(*(c.close() for c in list(self._channels)), return_exceptions=True)
         dialers = list(self._dialers.values())
         self._dialers.clear()
         for task in dialers:
@@ -164,9 +168,6 @@ class Node:
         for task in dialers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for state in self.states.values():
-            if state.session is not None:
-                await state.session.channel.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -254,6 +255,15 @@ class Node:
     async def _run_session(
         self, channel: WebSocketChannel, fingerprint: str | None, address: str | None
     ) -> None:
+        self._channels.add(channel)
+        try:
+            await self._session(channel, fingerprint, address)
+        finally:
+            self._channels.discard(channel)
+
+    async def _session(
+        self, channel: WebSocketChannel, fingerprint: str | None, address: str | None
+    ) -> None:
         session = Session(
             self.peer,
             channel,
@@ -304,6 +314,8 @@ class Node:
         if self._known(fingerprint) is None:
             log.warning("refused a sync connection from %s: not enrolled", request.remote)
             raise web.HTTPForbidden(text="not an enrolled device of this company")
+        if self._stopping:
+            raise web.HTTPServiceUnavailable(text="shutting down")
         channel = await accept(request)
         try:
             await self._run_session(channel, fingerprint, request.remote)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from roamsync.peer import registry
 from roamsync.peer.config import load_config, save_config
 from roamsync.peer.enrolment import init_directory, join_company
 from roamsync.peer.registry import InvitationError
+from roamsync.transport import tls
+from roamsync.transport.channel import ChannelClosed
+from roamsync.transport.websocket import SYNC_PATH, connect
 
 from conftest import Company
 
@@ -109,3 +114,26 @@ async def test_a_device_is_usable_during_its_initial_sync(company: Company) -> N
     await until(lambda: hq.peer.store.view(mine) is not None)
     assert seen
     assert seen[-1][1] >= n  # the progress knew the total
+
+
+async def test_a_peer_that_never_says_hello_does_not_hold_up_stop(company: Company) -> None:
+    """Found by the chaos test: a node closed only the sessions past their handshake, so
+    its web server waited for one still in it (until a heartbeat failed, or a minute)."""
+    hq = await company.main()
+    office = await company.add(hq, "office")
+    await company.stop_one(office)
+    context = tls.client_context(office.identity, [hq.identity.cert_pem])
+    async with aiohttp.ClientSession() as http:
+        # Once connected, hq's handler runs (the upgrade is done) and waits for a hello.
+        silent = await connect(http, f"https://127.0.0.1:{hq.port}{SYNC_PATH}", context)
+
+        async def read_all() -> None:  # answers pings; never sends a hello
+            while True:
+                await silent.recv()
+
+        reader = asyncio.ensure_future(read_all())
+        started = time.monotonic()
+        await company.stop_one(hq)
+        assert time.monotonic() - started < 3
+        with pytest.raises(ChannelClosed):
+            await asyncio.wait_for(reader, 5)
