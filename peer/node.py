@@ -79,7 +79,7 @@ class Node:
     _http: aiohttp.ClientSession | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _dialers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-    _channels: set[WebSocketChannel] = field(default_factory=set)  # every session's, from hello
+    _channels: set[WebSocketChannel] = field(default_factory=set)  # sessions, from accept/dial
     _discovery: Discovery | None = None
     _trusted: set[str] = field(default_factory=set)
     _stopping: bool = False
