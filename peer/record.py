@@ -374,8 +374,7 @@ class RecordSnapshot(RecordContent):
                 txn.commit()
             finally:
                 txn.drop()
-        if any(self._state_vector.get(client, 0) < clock for client, clock in reach.items()):
-            raise ValueError("the update needs changes this record does not have")
+        _refuse_pending(self._state_vector, reach)
 
     @property
     def changed(self) -> bool:
@@ -395,6 +394,17 @@ class RecordSnapshot(RecordContent):
 
     def state_vector(self) -> dict[int, int]:
         return self._state_vector
+
+
+def _refuse_pending(have: Mapping[int, int], reach: Mapping[int, int]) -> None:
+    """``ValueError`` if the update reached further than what the document now holds.
+
+    yrs would keep the rest pending, and a document with pending changes can later
+    encode differently from what it shows (found by fuzzing). Whole record states,
+    which is what peers send, never need anything first.
+    """
+    if any(have.get(client, 0) < clock for client, clock in reach.items()):
+        raise ValueError("the update needs changes this record does not have")
 
 
 def _raw_map(doc: _RawDoc, txn: _RawTransaction, roots: Mapping[str, Any], name: str) -> str:
@@ -452,12 +462,7 @@ class RecordDoc(RecordContent):
             finally:
                 self.doc.unobserve(subscription)
                 self._changed()
-        have = self.state_vector()
-        if any(have.get(client, 0) < clock for client, clock in reach.items()):
-            # yrs would keep the rest pending, and a document with pending changes can
-            # later encode differently from what it shows (found by fuzzing). Whole
-            # record states, which is what peers send, never need anything first.
-            raise ValueError("the update needs changes this record does not have")
+        _refuse_pending(self.state_vector(), reach)
         if changes:
             self._reload()
         return bool(changes)
