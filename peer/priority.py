@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from roamsync.schema import JsonValue, UsageError, allowed
 from roamsync.schema.permissions import Operation
@@ -87,9 +87,8 @@ class Episode:
         return self.field, tuple((v.device, v.t) for v in self.versions)
 
 
-@dataclass(frozen=True)
-class Resolved:
-    """The resolved view of one record."""
+class Resolved(NamedTuple):
+    """The resolved view of one record (a named tuple: cheap to make, 100k in a sync)."""
 
     values: dict[str, JsonValue]
     deleted: bool
@@ -211,23 +210,23 @@ def resolve(module: str, creator: str, writes: Iterable[Write]) -> Resolved:
 
 
 def resolve_one_writer(
-    module: str, creator: str, device: str, role: str, fields: Mapping[str, tuple[JsonValue, int]]
+    module: str, creator: str, device: str, role: str, values: dict[str, JsonValue], latest: int
 ) -> Resolved | None:
-    """:func:`resolve` for a record only ``device`` wrote, given as field -> (value, time),
-    with no closed episodes; ``None`` if it is deleted or has a write the matrix forbids.
+    """:func:`resolve` for a record only ``device`` wrote, given as field -> value and
+    the time of its latest write, with no closed episodes; ``None`` if it is deleted
+    or has a write the matrix forbids. ``values`` becomes the result's (do not reuse it).
 
     One writer means one write per field and no conflict: each write is its field's
     only head. It is the bulk of an initial sync, and this skips making the writes.
     """
     own = device == creator
-    values = dict(fields)
-    deleted = values.pop(DELETED, None)
-    if deleted is not None and (deleted[0] is True or not allowed(role, module, "delete", own=own)):
+    if DELETED in values and (
+        values.pop(DELETED) is True or not allowed(role, module, "delete", own=own)
+    ):
         return None
     if values and not allowed(role, module, "edit", own=own):
         return None
-    latest = max([t for _, t in fields.values()], default=0)
-    return Resolved({name: value for name, (value, _) in values.items()}, False, [], [], latest)
+    return Resolved(values, False, [], [], latest)
 
 
 def _closed_episodes(ws: Iterable[Write]) -> Iterable[Episode]:

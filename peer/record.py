@@ -97,6 +97,9 @@ def _decode_write(device: str, role: str, name: str, entry: object) -> Write:
     return Write(name, device, role, t, value, seen, policy, episodes)
 
 
+_SCALARS = frozenset({str, int, float, bool})  # the types a slot's JSON gives a plain value
+
+
 def _is_scalar(value: object) -> bool:
     return value is None or isinstance(value, str | int | float)  # bool is an int
 
@@ -156,23 +159,19 @@ def decode_episode(body: object) -> Episode:
 
 def decode_state_vector(sv: bytes) -> dict[int, int]:
     """Decode a Yjs state vector: varuint count, then (client, clock) varuint pairs."""
-    values = list(_read_varuints(sv))
-    count = values[0] if values else 0
-    if len(values) != 1 + 2 * count:
-        raise ValueError("malformed state vector")
-    return {values[1 + 2 * i]: values[2 + 2 * i] for i in range(count)}
-
-
-def _read_varuints(data: bytes) -> Iterator[int]:
+    values = []
     value = shift = 0
-    for byte in data:
+    for byte in sv:  # one loop, no generator: every record that arrives has one
         value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            yield value
+        if byte & 0x80:
+            shift += 7
+        else:
+            values.append(value)
             value = shift = 0
-    if shift:
-        raise ValueError("truncated varuint")
+    count = values[0] if values else 0
+    if shift or len(values) != 1 + 2 * count:
+        raise ValueError("malformed state vector")
+    return dict(zip(values[1::2], values[2::2], strict=True))
 
 
 class RecordContent:
@@ -189,6 +188,7 @@ class RecordContent:
     _resolved_cache: Resolved | None = None
     _notes_cache: dict[str, str] | None = None
     _one_writer = False  # whether the resolution took the one-writer shortcut
+    _module: str | None = None  # read with the metadata: asked for many times per record
 
     def _read_meta(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -216,6 +216,8 @@ class RecordContent:
             meta = self._read_meta()
             if not isinstance(meta, dict):
                 raise ValueError("malformed record metadata")
+            module = meta.get("module")
+            self._module = None if module is None else str(module)
             self._meta_cache = meta
         return self._meta_cache
 
@@ -229,8 +231,9 @@ class RecordContent:
 
     @property
     def module(self) -> str | None:
-        module = self._meta().get("module")
-        return None if module is None else str(module)
+        if self._meta_cache is None:
+            self._meta()
+        return self._module
 
     @property
     def creator(self) -> str:
@@ -269,23 +272,40 @@ class RecordContent:
 
     def _resolve_one_writer(self, module: str, creator: str) -> Resolved | None:
         """:func:`resolve_one_writer` for a record with one well-formed slot and no closed
-        episodes (most records), read straight from the slot; else ``None``."""
+        episodes (most records), read straight from the slot; else ``None``.
+
+        Written out flat: an initial sync runs it for every record. A slot entry must be
+        what :func:`encode_slot` makes with no closed episode (as :func:`_decode_write`
+        checks it); anything else takes the full path, which says what is wrong.
+        """
         slots = self._slots()
         if len(slots) != 1 or self._writes_cache is not None:
             return None
         [(device, raw)] = slots.items()
         body = orjson.loads(raw) if isinstance(raw, str) else None
-        if not isinstance(body, dict) or not isinstance(body.get("r"), str):
-            return None  # decode_slot says what is wrong
-        fields = body.get("f")
-        if not isinstance(fields, dict):
+        if not isinstance(body, dict):
             return None
-        simple: dict[str, tuple[JsonValue, int]] = {}
+        role, fields = body.get("r"), body.get("f")
+        if not isinstance(role, str) or not isinstance(fields, dict):
+            return None
+        values: dict[str, JsonValue] = {}
+        latest = 0
         for name, entry in fields.items():
-            if not _is_plain_write(entry):
-                return None  # episodes to carry, or malformed: the full path
-            simple[name] = (entry[0], entry[1])
-        return resolve_one_writer(module, creator, device, body["r"], simple)
+            if type(entry) is not list or len(entry) != 5:
+                return None
+            value, t, seen, policy, closed = entry
+            if closed != [] or type(t) is not int or not 0 <= t < 2**63:
+                return None
+            if not (value is None or type(value) in _SCALARS):
+                return None
+            if type(seen) is not dict or not (policy is None or type(policy) is str):
+                return None
+            if seen and not all(_is_time(s) for s in seen.values()):
+                return None
+            values[name] = value
+            if t > latest:
+                latest = t
+        return resolve_one_writer(module, creator, device, role, values, latest)
 
     def notes(self) -> dict[str, str]:
         """Every note field of the record's module -> its text ("" if never written)."""
@@ -316,32 +336,18 @@ class RecordContent:
             resolved = self.resolved()
         except TypeError as exc:  # only forged writes have values the layer cannot compare
             raise ValueError(f"writes that do not resolve: {exc}") from exc
-        fields = get_module(str(self.module)).fields
-        # one writer: its writes are the values; else every write, winning or not
-        written = (
-            resolved.values.items()
-            if self._one_writer
-            else ((w.field, w.value) for w in self.writes())
-        )
-        for name, value in written:
-            if name in fields:
-                _check_stored(fields[name], value)
+        decoded = get_module(str(self.module)).decoded  # others are stored as they are read
+        if decoded:
+            # one writer: its writes are the values; else every write, winning or not
+            written = (
+                resolved.values.items()
+                if self._one_writer
+                else ((w.field, w.value) for w in self.writes())
+            )
+            for name, value in written:
+                if name in decoded:
+                    _check_stored(decoded[name], value)
         self.notes()
-
-
-def _is_plain_write(entry: object) -> TypeGuard[list[Any]]:
-    """A slot entry as :func:`encode_slot` writes it, carrying no closed episode."""
-    if not (isinstance(entry, list) and len(entry) == 5):
-        return False
-    value, t, seen, policy, closed = entry
-    return (
-        _is_scalar(value)
-        and _is_time(t)
-        and isinstance(seen, dict)
-        and all(_is_time(s) for s in seen.values())
-        and (policy is None or isinstance(policy, str))
-        and closed == []
-    )
 
 
 class RecordSnapshot(RecordContent):
@@ -357,23 +363,30 @@ class RecordSnapshot(RecordContent):
     def __init__(self, update: bytes) -> None:
         """``ValueError`` if ``update`` is malformed or needs changes it does not hold."""
         reach = check_update(update)  # some malformed updates crash yrs: refuse them unseen
-        with _pycrdt_failures("reading an update"):
-            doc = _RawDoc(None, None, None)
-            txn = doc.create_transaction()
-            try:
-                doc.apply_update(txn, update)
-                roots = doc.roots(txn)
-                self._meta_read = orjson.loads(_raw_map(doc, txn, roots, "meta"))
-                self._slots_read = orjson.loads(_raw_map(doc, txn, roots, "slots"))
-                self._state_vector = decode_state_vector(doc.get_state(txn))
-                self._texts = {
-                    name[len(NOTE_PREFIX) :]: doc.get_or_insert_text(txn, name).get_string(txn)
-                    for name in roots
-                    if name.startswith(NOTE_PREFIX)
-                }
-                txn.commit()
-            finally:
-                txn.drop()
+        doc = _RawDoc(None, None, None)
+        txn = doc.create_transaction()
+        try:
+            doc.apply_update(txn, update)
+            roots = doc.roots(txn)
+            meta = _raw_map(doc, txn, roots, "meta")
+            slots = _raw_map(doc, txn, roots, "slots")
+            state = doc.get_state(txn)
+            self._texts = {
+                name[len(NOTE_PREFIX) :]: doc.get_or_insert_text(txn, name).get_string(txn)
+                for name in roots
+                if name.startswith(NOTE_PREFIX)
+            }
+            txn.commit()
+        except BaseException as exc:  # not _pycrdt_failures: a context manager per record
+            failure = _pycrdt_failure(exc, "reading an update")
+            if failure is None:
+                raise
+            raise failure from exc
+        finally:
+            txn.drop()
+        self._meta_read = orjson.loads(meta)
+        self._slots_read = orjson.loads(slots)
+        self._state_vector = decode_state_vector(state)
         _refuse_pending(self._state_vector, reach)
 
     @property
@@ -590,12 +603,21 @@ def _pycrdt_failures(doing: str) -> Iterator[None]:
     """
     try:
         yield
-    except RuntimeError as exc:
-        raise ValueError(f"pycrdt failed {doing}: {exc}") from exc
     except BaseException as exc:
-        if (type(exc).__module__, type(exc).__name__) != _PANIC:
+        failure = _pycrdt_failure(exc, doing)
+        if failure is None:
             raise
-        raise ValueError(f"pycrdt panicked {doing}: {exc}") from exc
+        raise failure from exc
+
+
+def _pycrdt_failure(exc: BaseException, doing: str) -> ValueError | None:
+    """The ``ValueError`` that :func:`_pycrdt_failures` raises for ``exc``, or ``None``
+    if ``exc`` is not one of pycrdt's failures and passes untouched."""
+    if isinstance(exc, RuntimeError):
+        return ValueError(f"pycrdt failed {doing}: {exc}")
+    if (type(exc).__module__, type(exc).__name__) == _PANIC:
+        return ValueError(f"pycrdt panicked {doing}: {exc}")
+    return None
 
 
 def _edit_text(text: Text, new: str) -> None:

@@ -774,11 +774,12 @@ def _row(
 ) -> tuple[RecordRow, Resolved]:
     module = get_module(str(rec.module))
     resolved = rec.resolved()
-    values: dict[str, JsonValue] = {
-        name: resolved.values.get(name) for name, f in module.fields.items()
-    }
-    values.update(rec.notes())
+    winning = resolved.values
+    values: dict[str, JsonValue] = {name: winning.get(name) for name in module.fields}
+    if module.notes:
+        values.update(rec.notes())
     number = values.get("number") if module.numbered else None
+    provisional = values.get("provisional_number")
     view = {
         "id": record_id,
         "module": module.name,
@@ -788,22 +789,18 @@ def _row(
         "rejected": [(w.device, w.field, w.t) for w in resolved.rejected],
     }
     row = RecordRow(
-        id=record_id,
-        module=module.name,
-        state=state,
-        view=orjson.dumps(view),
-        deleted=resolved.deleted,
-        needs_number=is_provisional(number) and not resolved.deleted,
-        number=None if number is None else str(number),
-        provisional=_str_or_none(values.get("provisional_number")),
-        conflicts=tuple((e.time, orjson.dumps(encode_episode(e))) for e in resolved.conflicts),
-        origin=origin,
+        record_id,
+        module.name,
+        state,
+        orjson.dumps(view),
+        resolved.deleted,
+        is_provisional(number) and not resolved.deleted,
+        None if number is None else str(number),
+        None if provisional is None else str(provisional),
+        tuple((e.time, orjson.dumps(encode_episode(e))) for e in resolved.conflicts),
+        origin,
     )
     return row, resolved
-
-
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def _load_view(raw: bytes) -> dict[str, Any]:

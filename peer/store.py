@@ -21,9 +21,9 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from roamsync.peer.config import write_atomically
 from roamsync.schema import StoreDamagedError, StoreError
@@ -95,9 +95,8 @@ def _check_access(path: Path) -> None:
         )
 
 
-@dataclass(frozen=True)
-class RecordRow:
-    """What a store keeps of one record."""
+class RecordRow(NamedTuple):
+    """What a store keeps of one record (a named tuple: an initial sync makes 100k)."""
 
     id: str
     module: str
@@ -441,7 +440,7 @@ class MemoryStore:
     def forget_origin(self, peer: str) -> None:
         for record_id, (seq, row) in list(self.rows.items()):
             if row.origin == peer:
-                self.rows[record_id] = (seq, replace(row, origin=None))
+                self.rows[record_id] = (seq, row._replace(origin=None))
 
     def last_seq(self) -> int:
         return self.seq

@@ -51,8 +51,12 @@ def encode_value(module: str, field: Field, value: object) -> JsonValue:
         raise FieldTypeError(module, field.name, field.type.value, value) from exc
 
 
+DECODED = frozenset({FieldType.MONEY, FieldType.DATE})  # the types decode_value converts
+
+
 def decode_value(field: Field, stored: JsonValue) -> object:
-    """Turn a stored value back into its Python type (``Decimal``, ``date``)."""
+    """Turn a stored value back into its Python type (``Decimal``, ``date``); values of
+    the other types (not in ``DECODED``) come back as stored."""
     if stored is None:
         return None
     if field.type is FieldType.MONEY:

@@ -17,7 +17,7 @@ from roamsync.schema.errors import (
     UnknownFieldError,
     UnknownModuleError,
 )
-from roamsync.schema.fields import Field, FieldType, JsonValue, encode_value
+from roamsync.schema.fields import DECODED, Field, FieldType, JsonValue, encode_value
 
 S, NUM, MONEY, DATE, BOOL, REF, NOTE = (
     FieldType.STRING,
@@ -40,6 +40,12 @@ class Module:
     def notes(self) -> tuple[str, ...]:
         """The names of the module's note (rich text) fields."""
         return tuple(name for name, f in self.fields.items() if f.type is FieldType.NOTE)
+
+    @functools.cached_property
+    def decoded(self) -> dict[str, Field]:
+        """The fields whose stored values are decoded (money, date): the only stored
+        values of this module that can fail to decode."""
+        return {name: f for name, f in self.fields.items() if f.type in DECODED}
 
     def field(self, name: str) -> Field:
         try:

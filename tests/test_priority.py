@@ -217,7 +217,9 @@ def test_one_writer_shortcut_agrees_with_resolve(
     module: str, role: str, own: bool, fields: dict[str, tuple[JsonValue, int]]
 ) -> None:
     creator = "dev" if own else "someone"
-    quick = resolve_one_writer(module, creator, "dev", role, fields)
+    values = {name: value for name, (value, _) in fields.items()}
+    latest = max((t for _, t in fields.values()), default=0)
+    quick = resolve_one_writer(module, creator, "dev", role, values, latest)
     writes = [Write(name, "dev", role, t, value) for name, (value, t) in fields.items()]
     full = resolve(module, creator, writes)
     if quick is None:  # only where the full rule has more to do

@@ -160,9 +160,8 @@ def test_changes_in_seq_order(store: Store) -> None:
 
 
 def test_feed_skips_what_came_from_the_peer_but_advances(store: Store) -> None:
-    from dataclasses import replace
 
-    store.save([replace(row("a"), origin="x"), row("b"), replace(row("c"), origin="y")])
+    store.save([row("a")._replace(origin="x"), row("b"), row("c")._replace(origin="y")])
     assert store.feed(0, 100, "x") == ([(2, "b", b"state:b"), (3, "c", b"state:c")], 3)
     assert store.feed(0, 1, "x") == ([(2, "b", b"state:b")], 2)
     assert store.feed(3, 5, "x") == ([], 3)
@@ -172,9 +171,8 @@ def test_feed_skips_what_came_from_the_peer_but_advances(store: Store) -> None:
 
 
 def test_forget_origin_sends_a_repaired_peer_its_own_records_too(store: Store) -> None:
-    from dataclasses import replace
 
-    store.save([replace(row("a"), origin="x"), row("b"), replace(row("c"), origin="y")])
+    store.save([row("a")._replace(origin="x"), row("b"), row("c")._replace(origin="y")])
     store.forget_origin("x")
     assert store.feed(0, 100, "x") == (store.changes(0, 100), 3)
     assert store.feed(0, 100, "y") == ([(1, "a", b"state:a"), (2, "b", b"state:b")], 3)
@@ -499,9 +497,8 @@ def test_meta_prefix(store: Store) -> None:
 
 
 def test_feed_of_only_skipped_entries_jumps_to_the_end(store: Store) -> None:
-    from dataclasses import replace
 
-    store.save([replace(row(f"r{i}"), origin="x") for i in range(50)])
+    store.save([row(f"r{i}")._replace(origin="x") for i in range(50)])
     assert store.feed(0, 10, "x") == ([], 50)  # one read, nothing to send, position at the end
 
 
