@@ -1,6 +1,7 @@
 """A replica: durable store, records as CRDT documents, the priority layer, the Peer API."""
 
-from roamsync.peer.replica import ApplyResult, Conflict, DeviceId, Peer, RecordId, is_provisional
+from roamsync.peer.arrival import is_provisional
+from roamsync.peer.replica import ApplyResult, Conflict, DeviceId, Peer, RecordId
 from roamsync.peer.store import MemoryStore, Rejection, SqliteStore, Store
 
 __all__ = [

@@ -33,10 +33,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roamsync.peer.arrival import PROVISIONAL
 from roamsync.peer.config import DirectoryLock
 from roamsync.peer.priority import resolve
 from roamsync.peer.record import RecordDoc
-from roamsync.peer.replica import PROVISIONAL, STORE_FILE, Peer
+from roamsync.peer.replica import STORE_FILE, Peer
 from roamsync.peer.salvage import Salvage, salvage_file
 from roamsync.peer.store import SqliteStore, id_file
 from roamsync.schema import MODULES, StoreDamagedError, StoreError, UsageError

@@ -26,12 +26,25 @@ from typing import Any, NewType
 
 import orjson
 
+from roamsync.peer.arrival import (
+    MALFORMED,
+    PROVISIONAL,
+    READY,
+    REJECTED,
+    UNCHANGED,
+    Arrival,
+    Ignored,
+    Preparer,
+    arrive,
+    ignored,
+    view_row,
+    violation,
+)
 from roamsync.peer.clock import HybridClock, system_wall, to_millis
 from roamsync.peer.priority import (
     DELETED,
     POLICIES,
     Episode,
-    Resolved,
     Write,
     heads,
     is_allowed,
@@ -41,13 +54,10 @@ from roamsync.peer.priority import (
 from roamsync.peer.record import (
     RecordContent,
     RecordDoc,
-    RecordSnapshot,
     decode_episode,
-    encode_episode,
 )
-from roamsync.peer.store import STORE_ID, RecordRow, Rejection, SqliteStore, Store
+from roamsync.peer.store import STORE_ID, Rejection, SqliteStore, Store
 from roamsync.schema import (
-    MODULES,
     ROLES,
     ConflictNotFoundError,
     FieldType,
@@ -57,7 +67,6 @@ from roamsync.schema import (
     RecordNotFoundError,
     StoreError,
     UsageError,
-    allowed,
     check,
     get_module,
     validate_fields,
@@ -73,11 +82,7 @@ STORE_FILE = "roamsync.sqlite3"
 RecordView = dict[str, Any]
 RecordViews = list[RecordView]  # aliases, since Peer.list shadows the builtin in the class
 FeedItems = tuple[list[tuple[int, str, bytes]], int]
-PROVISIONAL = "P-"
-
-
-def is_provisional(number: object) -> bool:
-    return isinstance(number, str) and number.startswith(PROVISIONAL)
+Prepared = asyncio.Future[list[Arrival]]  # arrivals a worker is reading (Peer.prepare)
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,7 @@ class Peer:
         cache_size: int = 2048,
         policy: str = "central",
         label: str | None = None,
+        workers: int | None = None,
     ) -> None:
         if role not in ROLES:
             raise UsageError(f"role must be one of {ROLES}, not {role!r}")
@@ -133,6 +139,7 @@ class Peer:
         self._listeners: set[asyncio.Event] = set()
         self._checkpoints: dict[str, int] = {}
         self._unsaved_checkpoints: set[str] = set()
+        self._preparer = Preparer(workers)  # reads large batches of new records beside us
         self.client_id = self._init_identity()
         last = int(store.meta("hlc") or 0)
         self.clock = HybridClock(last, system_wall() if clock is None else clock)
@@ -181,6 +188,7 @@ class Peer:
         if not self._closed:
             self.flush_checkpoints()
             self._closed = True
+            self._preparer.close()
             self._cache.clear()
             self.store.close()
 
@@ -527,26 +535,39 @@ class Peer:
         self._unsaved_checkpoints.clear()
         return saved
 
+    def prepare(self, items: Sequence[tuple[str, bytes]], source: str = "") -> Prepared | None:
+        """Start reading a large batch in a worker process, for :meth:`apply_remote` to use
+        (``None`` if the batch is small or there is no worker). A session calls it as a
+        batch comes in, so the worker reads it while this process stores the one before."""
+        return self._preparer.submit(items, source or None)
+
     async def apply_remote(
-        self, items: Sequence[tuple[str, bytes]], source: str = ""
+        self,
+        items: Sequence[tuple[str, bytes]],
+        source: str = "",
+        prepared: Prepared | None = None,
     ) -> ApplyResult:
         """Merge record updates from another replica, store them, and (on main)
-        number the provisional quotes and orders that arrived."""
+        number the provisional quotes and orders that arrived. ``prepared``: what
+        :meth:`prepare` started for these same items."""
         self._check_open()
-        changed: dict[str, RecordContent] = {}
+        arrivals = await self._preparer.result(prepared)
+        self._check_open()
+        changed: dict[str, RecordContent | Arrival] = {}
         arrived_new: set[str] = set()
         states: dict[str, bytes] = {}
         rejected = malformed = 0
         missing = {rid for rid, _ in items if rid not in self._cache}
         stored = self.store.states(missing)  # one query for the batch, not one per record
-        for record_id, update in items:
+        for index, (record_id, update) in enumerate(items):
             existing = self._merge_base(record_id, states, stored, missing)
-            outcome: RecordContent | str
-            if existing is None:
-                outcome = self._arrive_new(record_id, update, source)
+            outcome: RecordContent | Arrival | str
+            if existing is None:  # new here: what the worker read, if it did
+                arrival = arrivals[index] if arrivals else arrive(record_id, update, source or None)
+                outcome = self._arrived(record_id, arrival, source)
             else:
                 outcome = self._merge_one(record_id, update, source, existing)
-            if isinstance(outcome, RecordSnapshot):
+            if isinstance(outcome, Arrival):
                 changed[record_id] = outcome
                 states[record_id] = update  # applied to nothing, the update is the state
                 arrived_new.add(record_id)
@@ -557,9 +578,9 @@ class Peer:
                     arrived_new.add(record_id)
                 else:
                     arrived_new.discard(record_id)
-            elif outcome == "rejected":
+            elif outcome == REJECTED:
                 rejected += 1
-            elif outcome == "malformed":
+            elif outcome == MALFORMED:
                 malformed += 1
         origins = {record_id: source for record_id in arrived_new} if source else {}
         self._commit(changed.items(), report=True, origins=origins, states=states)
@@ -585,17 +606,16 @@ class Peer:
         state = stored.get(record_id) if record_id in missing else self.store.state(record_id)
         return None if state is None else RecordDoc.load(self.client_id, state)
 
-    def _arrive_new(self, record_id: str, update: bytes, source: str) -> RecordContent | str:
-        """A record this replica has never had: read the update without building a Doc."""
-        try:
-            snapshot = RecordSnapshot(update)
-            if not snapshot.changed:
-                return "unchanged"
-            snapshot.check()  # a well-formed Yjs update can still carry malformed record data
-        except ValueError as exc:  # an update or record that does not decode (record.py)
-            log.warning("malformed update for record %s from %s: %s", record_id, source, exc)
-            return "malformed"
-        return self._checked(record_id, snapshot, {}, None, source)
+    def _arrived(self, record_id: str, arrival: Arrival, source: str) -> Arrival | str:
+        """A record this replica has never had: the arrival if it is stored, else its outcome
+        (logged, and recorded if rejected)."""
+        if arrival.outcome == MALFORMED:
+            log.warning(
+                "malformed update for record %s from %s: %s", record_id, source, arrival.reason
+            )
+        elif arrival.outcome == REJECTED:
+            self._reject(record_id, arrival.module, source, arrival.reason)
+        return arrival if arrival.outcome == READY else arrival.outcome
 
     def _merge_one(
         self, record_id: str, update: bytes, source: str, existing: RecordDoc
@@ -609,9 +629,9 @@ class Peer:
         except ValueError as exc:  # an update or record that does not decode (record.py)
             log.warning("malformed update for record %s from %s: %s", record_id, source, exc)
             self._evict(record_id)
-            return "malformed"
+            return MALFORMED
         if not changed:
-            return "unchanged"
+            return UNCHANGED
         return self._checked(record_id, existing, before, identity, source)
 
     def _checked(
@@ -623,13 +643,16 @@ class Peer:
         source: str,
     ) -> RecordContent | str:
         """``rec`` if its merged changes are allowed, else "rejected" (logged and recorded)."""
-        reason = _violation(rec, before, identity)
+        reason = violation(rec, before, identity)
         if reason is None:
             return rec
         self._evict(record_id)  # drop the merged document: the store still has the state before
+        self._reject(record_id, str(rec.module), source, reason)
+        return REJECTED
+
+    def _reject(self, record_id: str, module: str, source: str, reason: str) -> None:
         log.warning("rejected update for record %s from %s: %s", record_id, source, reason)
-        self.store.reject(Rejection(self.clock.now(), record_id, str(rec.module), source, reason))
-        return "rejected"
+        self.store.reject(Rejection(self.clock.now(), record_id, module, source, reason))
 
     def _assign_numbers(self) -> None:
         """Main gives each provisional quote and order the next final number.
@@ -682,7 +705,7 @@ class Peer:
 
     def _commit(
         self,
-        records: Iterable[tuple[str, RecordContent]],
+        records: Iterable[tuple[str, RecordContent | Arrival]],
         meta: Mapping[str, str] | None = None,
         *,
         report: bool = False,
@@ -691,21 +714,36 @@ class Peer:
     ) -> None:
         """Store records (and metadata) in one transaction, then cache their documents.
 
-        A record without a document (a :class:`RecordSnapshot`) needs its state in ``states``.
+        An :class:`Arrival` brings its row; a record without a document (a
+        :class:`RecordSnapshot`) needs its state in ``states``.
         """
         records = list(records)
         rows = []
         latest = 0
         for record_id, rec in records:
-            state = states.get(record_id)
-            if state is None:
-                assert isinstance(rec, RecordDoc), "a snapshot's state is the update it came in"
-                state = rec.encode()
-            row, resolved = _row(record_id, rec, state, origins.get(record_id))
+            if isinstance(rec, Arrival):
+                assert rec.row is not None, "only ready arrivals are stored"
+                row, record_latest, module, ignored_writes = (
+                    rec.row,
+                    rec.latest,
+                    rec.module,
+                    rec.ignored,
+                )
+            else:
+                state = states.get(record_id)
+                if state is None:
+                    assert isinstance(rec, RecordDoc), "a snapshot's state is the update it came in"
+                    state = rec.encode()
+                row, resolved = view_row(record_id, rec, state, origins.get(record_id))
+                record_latest, module, ignored_writes = (
+                    resolved.latest,
+                    row.module,
+                    ignored(resolved),
+                )
             rows.append(row)
-            latest = max(latest, resolved.latest)
-            if report:
-                self._report_rejected(record_id, rec, resolved)
+            latest = max(latest, record_latest)
+            if report and ignored_writes:
+                self._report_ignored(record_id, module, ignored_writes)
         self.clock.observe(latest)
         if not rows and not meta:
             return  # nothing changed: no durable commit (the clock is saved with the next)
@@ -725,17 +763,16 @@ class Peer:
             for event in self._listeners:
                 event.set()
 
-    def _report_rejected(self, record_id: str, rec: RecordContent, resolved: Resolved) -> None:
-        if not resolved.rejected:
-            return
+    def _report_ignored(self, record_id: str, module: str, writes: Sequence[Ignored]) -> None:
+        """Log and record the writes the matrix made the priority layer ignore, once each."""
         old = self.store.view(record_id)
         known = set(map(tuple, _load_view(old).get("rejected", []))) if old else set()
-        for w in resolved.rejected:
+        for w in writes:
             if (w.device, w.field, w.t) not in known:
                 reason = f"a {w.role} device may not {'delete' if w.field == DELETED else 'edit'}"
-                reason += f" this {rec.module} record (field {w.field!r})"
+                reason += f" this {module} record (field {w.field!r})"
                 log.warning("ignored write to %s by %s: %s", record_id, w.device, reason)
-                self.store.reject(Rejection(w.t, record_id, str(rec.module), w.device, reason))
+                self.store.reject(Rejection(w.t, record_id, module, w.device, reason))
 
 
 def _pick_map(field: str, chosen: Write | None) -> dict[str, Write]:
@@ -744,63 +781,6 @@ def _pick_map(field: str, chosen: Write | None) -> dict[str, Write]:
 
 def _is_note(mod: Module, name: str) -> bool:
     return name in mod.notes
-
-
-def _violation(
-    rec: RecordContent, before: Mapping[int, int], identity: tuple[str | None, str] | None
-) -> str | None:
-    """Why a merged update must be ignored, or ``None``: the same answer on every replica."""
-    module = rec.module
-    if module not in MODULES:
-        return f"unknown module {module!r}"
-    if identity is not None and identity != (module, rec.creator):
-        return "the update rewrites the record's module or creator"
-    if not allowed(rec.creator_role, module, "create", own=True):
-        return f"a {rec.creator_role} device may not create {module} records"
-    for client, clock in rec.state_vector().items():
-        if clock <= before.get(client, 0):
-            continue
-        author = rec.author(client)
-        if author is None:
-            return f"changes by an unknown Yjs client {client}"
-        device, role = author
-        if not may_write_record(role, module, own=device == rec.creator):
-            return f"a {role} device ({device}) may not change {module} records it did not create"
-    return None
-
-
-def _row(
-    record_id: str, rec: RecordContent, state: bytes, origin: str | None = None
-) -> tuple[RecordRow, Resolved]:
-    module = get_module(str(rec.module))
-    resolved = rec.resolved()
-    winning = resolved.values
-    values: dict[str, JsonValue] = {name: winning.get(name) for name in module.fields}
-    if module.notes:
-        values.update(rec.notes())
-    number = values.get("number") if module.numbered else None
-    provisional = values.get("provisional_number")
-    view = {
-        "id": record_id,
-        "module": module.name,
-        "creator": rec.creator,
-        "deleted": resolved.deleted,
-        "fields": values,
-        "rejected": [(w.device, w.field, w.t) for w in resolved.rejected],
-    }
-    row = RecordRow(
-        record_id,
-        module.name,
-        state,
-        orjson.dumps(view),
-        resolved.deleted,
-        is_provisional(number) and not resolved.deleted,
-        None if number is None else str(number),
-        None if provisional is None else str(provisional),
-        tuple((e.time, orjson.dumps(encode_episode(e))) for e in resolved.conflicts),
-        origin,
-    )
-    return row, resolved
 
 
 def _load_view(raw: bytes) -> dict[str, Any]:

@@ -8,8 +8,11 @@ After the hellos, two loops run until the channel closes:
   sent everything it waits for the next local change, which it then pushes
   at once, or for the anti-entropy tick, when it reads the feed again from
   the last acknowledged position;
-* the **receiver** merges each ``Changes`` frame, which the peer stores
-  durably, then answers ``Ack``; an ``Ack`` moves the remote's checkpoint.
+* the **receiver** reads frames: an ``Ack`` moves the remote's checkpoint;
+  ``Changes`` and ``Pending`` go in order to the **applier**, which merges each
+  ``Changes`` frame (the peer stores it durably), then answers ``Ack``. A
+  large frame is read by the peer's worker process as soon as it arrives, so
+  that reading it overlaps storing the frame before (``Peer.prepare``).
 
 A frame that does not decode is logged and dropped; after ``MAX_BAD_FRAMES``
 of them the session ends. Nothing from a bad frame is applied.
@@ -25,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from roamsync.peer import Peer
+from roamsync.peer.replica import Prepared
 from roamsync.schema import ProtocolError, RoamsyncError
 from roamsync.transport.channel import Channel, ChannelClosed
 from roamsync.transport.protocol import (
@@ -143,7 +147,13 @@ class Session:
         return self.authorize(theirs) if self.authorize is not None else None
 
     async def _run_loops(self) -> None:
-        tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._recv_loop())]
+        inbox: asyncio.Queue[tuple[Changes | Pending, Prepared | None]]
+        inbox = asyncio.Queue(max(self.window, 1))
+        tasks = [
+            asyncio.create_task(self._send_loop()),
+            asyncio.create_task(self._recv_loop(inbox)),
+            asyncio.create_task(self._apply_loop(inbox)),
+        ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -152,6 +162,10 @@ class Session:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, ChannelClosed):
                     await task
+            while not inbox.empty():  # frames received but never applied: nothing was acked
+                _, prepared = inbox.get_nowait()
+                if prepared is not None:
+                    prepared.cancel()
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
@@ -245,22 +259,23 @@ class Session:
     def _who(self) -> str:
         return self.remote.device if self.remote is not None else "a peer"
 
-    async def _recv_loop(self) -> None:
+    async def _recv_loop(
+        self, inbox: asyncio.Queue[tuple[Changes | Pending, Prepared | None]]
+    ) -> None:
+        """Read frames; ``Changes`` and ``Pending`` go, in order, to :meth:`_apply_loop`.
+
+        A large ``Changes`` frame starts being read by the peer's worker process as it
+        comes in (``Peer.prepare``), while the frames before it are stored. The inbox
+        holds at most ``window`` frames: beyond, this loop stops reading the channel.
+        """
         remote = self.remote_device
         while True:
             msg = await self._recv()
             if isinstance(msg, Changes):
                 self.remote_idle.clear()
-                result = await self.peer.apply_remote(msg.items, source=remote)
-                self.stats.records_in += len(msg.items)
-                self.stats.changed_here += result.changed
-                await self._send(Ack(msg.upto))
-                self._progress()
+                await inbox.put((msg, self.peer.prepare(msg.items, remote)))
             elif isinstance(msg, Pending):
-                self._expected = self.stats.records_in + msg.count
-                if msg.count == 0:
-                    self.remote_idle.set()
-                self._progress()
+                await inbox.put((msg, None))  # it counts what comes after the frames before it
             elif isinstance(msg, Ack):
                 self._on_ack(msg)
             elif isinstance(msg, Error):
@@ -268,6 +283,24 @@ class Session:
                 raise ChannelClosed(msg.message)
             elif isinstance(msg, Hello):
                 log.warning("dropped a second hello from %s", remote)
+
+    async def _apply_loop(
+        self, inbox: asyncio.Queue[tuple[Changes | Pending, Prepared | None]]
+    ) -> None:
+        """Merge each ``Changes`` frame (the peer stores it durably), then answer ``Ack``."""
+        remote = self.remote_device
+        while True:
+            msg, prepared = await inbox.get()
+            if isinstance(msg, Changes):
+                result = await self.peer.apply_remote(msg.items, remote, prepared)
+                self.stats.records_in += len(msg.items)
+                self.stats.changed_here += result.changed
+                await self._send(Ack(msg.upto))
+            else:
+                self._expected = self.stats.records_in + msg.count
+                if msg.count == 0:
+                    self.remote_idle.set()
+            self._progress()
 
     def _progress(self) -> None:
         if self.on_progress is not None:

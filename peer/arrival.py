@@ -1,0 +1,198 @@
+"""Records that arrive new: read, checked and made into store rows without the replica.
+
+An initial sync brings every record of the company, each new to the device.
+For such a record the whole work (check the Yjs update's structure, read it,
+check its data, the permission matrix and the priority layer, build its
+view) depends on nothing but the update: :func:`arrive` is a pure function of
+the record id, the update and the peer it came from, and :class:`Preparer`
+runs it for large batches in a worker process, beside the event loop, which
+meanwhile stores the batch before and receives the next. The replica uses an
+arrival only if the record is still new when it applies the batch
+(``Peer.apply_remote``); it logs and records what :func:`arrive` refused.
+
+On two cores this about halves an initial sync: the receiving process had
+been the bottleneck while the sending one idled (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import NamedTuple
+
+import orjson
+
+from roamsync.peer.priority import Resolved
+from roamsync.peer.record import RecordContent, RecordSnapshot, encode_episode
+from roamsync.peer.store import RecordRow
+from roamsync.schema import MODULES, JsonValue, allowed, get_module
+from roamsync.schema.permissions import may_write_record
+
+log = logging.getLogger(__name__)
+
+PROVISIONAL = "P-"
+READY, UNCHANGED, MALFORMED, REJECTED = "ready", "unchanged", "malformed", "rejected"
+PREPARE_AT = 100  # items in a batch from which a worker reads them (below, it costs more)
+
+
+def is_provisional(number: object) -> bool:
+    return isinstance(number, str) and number.startswith(PROVISIONAL)
+
+
+class Ignored(NamedTuple):
+    """A write the priority layer ignored because the matrix forbids it."""
+
+    t: int
+    device: str
+    field: str
+    role: str
+
+
+class Arrival(NamedTuple):
+    """What a new record's update makes: a row to store, or why not."""
+
+    outcome: str  # READY, UNCHANGED, MALFORMED or REJECTED
+    row: RecordRow | None = None
+    latest: int = 0  # the time of its latest winning write (the clock observes it)
+    module: str = ""
+    reason: str = ""  # why it is malformed or rejected
+    ignored: tuple[Ignored, ...] = ()
+
+
+def arrive(record_id: str, update: bytes, origin: str | None) -> Arrival:
+    """Read ``update`` as a record this replica has never had (``origin``: the peer it
+    came from, which need not get it back)."""
+    try:
+        snapshot = RecordSnapshot(update)  # refuses updates that could crash yrs, unseen
+        if not snapshot.changed:
+            return Arrival(UNCHANGED)
+        snapshot.check()  # a well-formed Yjs update can still carry malformed record data
+    except ValueError as exc:
+        return Arrival(MALFORMED, reason=str(exc))
+    reason = violation(snapshot, {}, None)
+    if reason is not None:
+        return Arrival(REJECTED, module=str(snapshot.module), reason=reason)
+    row, resolved = view_row(record_id, snapshot, update, origin)
+    return Arrival(READY, row, resolved.latest, row.module, ignored=ignored(resolved))
+
+
+def arrive_all(items: Sequence[tuple[str, bytes]], origin: str | None) -> list[Arrival]:
+    """:func:`arrive` for each item: what a worker process runs."""
+    return [arrive(record_id, update, origin) for record_id, update in items]
+
+
+def ignored(resolved: Resolved) -> tuple[Ignored, ...]:
+    return tuple(Ignored(w.t, w.device, w.field, w.role) for w in resolved.rejected)
+
+
+def violation(
+    rec: RecordContent, before: Mapping[int, int], identity: tuple[str | None, str] | None
+) -> str | None:
+    """Why a merged update must be ignored, or ``None``: the same answer on every replica."""
+    module = rec.module
+    if module not in MODULES:
+        return f"unknown module {module!r}"
+    if identity is not None and identity != (module, rec.creator):
+        return "the update rewrites the record's module or creator"
+    if not allowed(rec.creator_role, module, "create", own=True):
+        return f"a {rec.creator_role} device may not create {module} records"
+    for client, clock in rec.state_vector().items():
+        if clock <= before.get(client, 0):
+            continue
+        author = rec.author(client)
+        if author is None:
+            return f"changes by an unknown Yjs client {client}"
+        device, role = author
+        if not may_write_record(role, module, own=device == rec.creator):
+            return f"a {role} device ({device}) may not change {module} records it did not create"
+    return None
+
+
+def view_row(
+    record_id: str, rec: RecordContent, state: bytes, origin: str | None = None
+) -> tuple[RecordRow, Resolved]:
+    """The store row of a record: its state, and the view the priority layer resolves."""
+    module = get_module(str(rec.module))
+    resolved = rec.resolved()
+    winning = resolved.values
+    values: dict[str, JsonValue] = {name: winning.get(name) for name in module.fields}
+    if module.notes:
+        values.update(rec.notes())
+    number = values.get("number") if module.numbered else None
+    provisional = values.get("provisional_number")
+    view = {
+        "id": record_id,
+        "module": module.name,
+        "creator": rec.creator,
+        "deleted": resolved.deleted,
+        "fields": values,
+        "rejected": [(w.device, w.field, w.t) for w in resolved.rejected],
+    }
+    row = RecordRow(
+        record_id,
+        module.name,
+        state,
+        orjson.dumps(view),
+        resolved.deleted,
+        is_provisional(number) and not resolved.deleted,
+        None if number is None else str(number),
+        None if provisional is None else str(provisional),
+        tuple((e.time, orjson.dumps(encode_episode(e))) for e in resolved.conflicts),
+        origin,
+    )
+    return row, resolved
+
+
+def default_workers() -> int:
+    """One worker where there is a second core to run it on, else none."""
+    return 1 if (os.cpu_count() or 1) > 1 else 0
+
+
+class Preparer:
+    """Runs :func:`arrive_all` for large batches in worker processes.
+
+    The pool starts with the first large batch (a process that only ever sees small
+    ones never starts it) and uses ``spawn``: a fork of a process running an event
+    loop and threads is not safe. If a worker dies, batches are read in this
+    process from then on.
+    """
+
+    def __init__(self, workers: int | None = None, threshold: int = PREPARE_AT) -> None:
+        self.workers = default_workers() if workers is None else workers
+        self.threshold = threshold
+        self._pool: Executor | None = None
+        self._broken = False
+
+    def submit(
+        self, items: Sequence[tuple[str, bytes]], origin: str | None
+    ) -> asyncio.Future[list[Arrival]] | None:
+        """Start reading ``items`` in a worker; ``None`` if they are few or there is none."""
+        if self.workers <= 0 or self._broken or len(items) < self.threshold:
+            return None
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._pool, arrive_all, list(items), origin)
+
+    async def result(self, future: asyncio.Future[list[Arrival]] | None) -> list[Arrival] | None:
+        """The arrivals a :meth:`submit` made, or ``None`` (read them here) if the worker
+        failed: it is logged and no worker is used again."""
+        if future is None:
+            return None
+        try:
+            return await future
+        except Exception as exc:  # a dead worker (BrokenProcessPool), or one that failed
+            if not self._broken:
+                log.warning("the worker reading new records failed (%r): reading here", exc)
+            self._broken = True
+            return None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
