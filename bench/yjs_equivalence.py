@@ -2,6 +2,11 @@
 reference it replaced (``tests/yjs_reference.py``), and the two timed side by side.
 
     .venv/bin/python bench/yjs_equivalence.py [--inputs 1000000] [--seed S] [--items PICKLE]
+    .venv/bin/python bench/yjs_equivalence.py --fresh [--inputs N] [--seed S]
+
+``--fresh`` checks ``read_fresh`` instead: wherever it reads an input (records
+as created, built by ``tests/yjs_fresh.py``, those mutated, mutated real
+updates), it must read what pycrdt reads, and ``check_update`` must accept it.
 
 Feeds ``--inputs`` seeded inputs to both: mutated real updates (the fuzzing corpus
 of ``tests/fuzzing.py``), updates built field by field (``tests/yjs_updates.py``),
@@ -33,10 +38,11 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from benchlib import contact  # noqa: E402
 from fuzzing import build_corpus, memory_peer, mutate  # noqa: E402 (the harness is in tests/)
+from yjs_fresh import accepted_by_check_update, fresh_update, pycrdt_reading  # noqa: E402
 from yjs_reference import check_update as reference  # noqa: E402
 from yjs_updates import yjs_update  # noqa: E402
 
-from roamsync.peer.yjs import check_update  # noqa: E402
+from roamsync.peer.yjs import check_update, read_fresh  # noqa: E402
 
 Check = Callable[[bytes], dict[int, int]]
 
@@ -81,6 +87,34 @@ def compare(inputs: int, seed: str, real: list[bytes]) -> Counter[str]:
     return counts
 
 
+def compare_fresh(inputs: int, seed: str, real: list[bytes]) -> Counter[str]:
+    """``read_fresh`` against pycrdt, input ``i`` from ``Random(f"{seed}/{i}")``."""
+    counts: Counter[str] = Counter()
+    for i in range(inputs):
+        rng = random.Random(f"{seed}/{i}")
+        roll = rng.random()
+        update = fresh_update(rng)
+        if roll >= 0.5:
+            base = update if roll < 0.75 else rng.choice(real)
+            update = mutate(base, rng, real, rng.choice((1, 2)))
+        try:
+            fresh = read_fresh(update)
+            same = fresh is None or (
+                accepted_by_check_update(update) and fresh == pycrdt_reading(update)
+            )
+        except Exception as exc:  # read_fresh answers or says None; pycrdt must read it
+            same, fresh = False, f"{type(exc).__name__}: {exc}"
+        if not same:
+            counts["mismatch"] += 1
+            if counts["mismatch"] <= 5:
+                print(f"MISMATCH input {i}: {update.hex()}\n  read_fresh {fresh!r}")
+        else:
+            counts["pycrdt reads it" if fresh is None else "read alike"] += 1
+        if (i + 1) % 100_000 == 0:
+            print(f"{i + 1} inputs: {dict(counts)}", flush=True)
+    return counts
+
+
 async def contact_updates(n: int) -> list[bytes]:
     peer = memory_peer("bench", "main", 1234, time.time)
     for i in range(n):
@@ -106,8 +140,16 @@ def main() -> int:
     parser.add_argument("--inputs", type=int, default=1_000_000)
     parser.add_argument("--seed", default=str(random.randrange(2**32)))
     parser.add_argument("--items", type=Path, help="a pickle of (record id, update) pairs")
+    parser.add_argument("--fresh", action="store_true", help="check read_fresh against pycrdt")
     args = parser.parse_args()
     real = [update for _, update in asyncio.run(build_corpus()).updates]
+    if args.fresh:
+        start = time.perf_counter()
+        counts = compare_fresh(args.inputs, args.seed, real)
+        seconds = time.perf_counter() - start
+        print(f"seed {args.seed}: {args.inputs} inputs in {seconds:.0f} s, {dict(counts)}")
+        print("YJS-FRESH " + json.dumps({"seed": args.seed, "inputs": args.inputs, **counts}))
+        return 1 if counts["mismatch"] else 0
     start = time.perf_counter()
     counts = compare(args.inputs, args.seed, real)
     seconds = time.perf_counter() - start

@@ -17,12 +17,16 @@ been the bottleneck while the sending one idled (BENCHMARKS.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
+import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import NamedTuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any, NamedTuple
 
 import orjson
 
@@ -50,6 +54,9 @@ class Ignored(NamedTuple):
     device: str
     field: str
     role: str
+
+
+Plain = tuple[Any, ...]  # an Arrival as plain tuples (Preparer)
 
 
 class Arrival(NamedTuple):
@@ -81,8 +88,36 @@ def arrive(record_id: str, update: bytes, origin: str | None) -> Arrival:
 
 
 def arrive_all(items: Sequence[tuple[str, bytes]], origin: str | None) -> list[Arrival]:
-    """:func:`arrive` for each item: what a worker process runs."""
+    """:func:`arrive` for each item."""
     return [arrive(record_id, update, origin) for record_id, update in items]
+
+
+def arrive_all_plain(items: Sequence[tuple[str, bytes]], origin: str | None) -> list[Plain]:
+    """:func:`arrive_all` in plain tuples (what a worker process runs and sends back):
+    pickle takes a named tuple at several times the cost of a plain one."""
+    return [
+        (
+            a.outcome,
+            a.row and tuple(a.row),
+            a.latest,
+            a.module,
+            a.reason,
+            a.ignored and tuple(map(tuple, a.ignored)),
+        )
+        for a in arrive_all(items, origin)
+    ]
+
+
+def from_plain(plain: Plain) -> Arrival:
+    outcome, row, latest, module, reason, ignored = plain
+    return Arrival(
+        outcome,
+        row and RecordRow._make(row),
+        latest,
+        module,
+        reason,
+        ignored and tuple(Ignored._make(w) for w in ignored),
+    )
 
 
 def ignored(resolved: Resolved) -> tuple[Ignored, ...]:
@@ -152,47 +187,106 @@ def default_workers() -> int:
     return 1 if (os.cpu_count() or 1) > 1 else 0
 
 
-class Preparer:
-    """Runs :func:`arrive_all` for large batches in worker processes.
+class WorkerFailed(Exception):
+    """The worker process is gone, or answered what was not asked."""
 
-    The pool starts with the first large batch (a process that only ever sees small
-    ones never starts it) and uses ``spawn``: a fork of a process running an event
-    loop and threads is not safe. If a worker dies, batches are read in this
-    process from then on.
+
+class Preparer:
+    """Runs :func:`arrive_all_plain` for large batches in a worker process
+    (``python -m roamsync.peer.worker``).
+
+    The worker starts with the first large batch (a peer that only ever sees small
+    ones never starts it). It is a plain subprocess, not ``multiprocessing``,
+    whose ``spawn`` would run the parent's main script again in the worker unless
+    it has an ``if __name__ == "__main__"`` guard. One thread talks to it, a
+    batch at a time, in the order they were submitted. If the worker fails,
+    batches are read in this process from then on.
     """
 
     def __init__(self, workers: int | None = None, threshold: int = PREPARE_AT) -> None:
-        self.workers = default_workers() if workers is None else workers
+        self.enabled = (default_workers() if workers is None else workers) > 0
         self.threshold = threshold
-        self._pool: Executor | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._closed = False
         self._broken = False
 
     def submit(
         self, items: Sequence[tuple[str, bytes]], origin: str | None
-    ) -> asyncio.Future[list[Arrival]] | None:
-        """Start reading ``items`` in a worker; ``None`` if they are few or there is none."""
-        if self.workers <= 0 or self._broken or len(items) < self.threshold:
+    ) -> asyncio.Future[list[Plain]] | None:
+        """Start reading ``items`` in the worker; ``None`` if they are few or there is none."""
+        if not self.enabled or self._broken or self._closed or len(items) < self.threshold:
             return None
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._pool, arrive_all, list(items), origin)
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="roamsync-preparer")
+        request = pickle.dumps((list(items), origin), protocol=pickle.HIGHEST_PROTOCOL)
+        return asyncio.get_running_loop().run_in_executor(self._thread, self._ask, request)
 
-    async def result(self, future: asyncio.Future[list[Arrival]] | None) -> list[Arrival] | None:
+    def _ask(self, request: bytes) -> list[Plain]:
+        """In the thread: one request to the worker (started if need be), its answer."""
+        with self._lock:  # not started after close()
+            if self._closed:
+                raise WorkerFailed("the peer is closing")
+            if self._proc is None:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "roamsync.peer.worker"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    start_new_session=True,  # a Ctrl-C at a terminal is for the daemon
+                )
+            proc = self._proc
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        try:
+            proc.stdin.write(len(request).to_bytes(4, "big") + request)
+            proc.stdin.flush()
+            answer = read_frame(proc.stdout)
+        except (OSError, ValueError) as exc:  # a broken pipe; a pipe closed by close()
+            raise WorkerFailed(f"the worker is gone: {exc}") from exc
+        if answer is None:
+            raise WorkerFailed(f"the worker ended (exit status {proc.poll()})")
+        plains: list[Plain] = pickle.loads(answer)  # from our own child process
+        return plains
+
+    async def result(self, future: asyncio.Future[list[Plain]] | None) -> list[Arrival] | None:
         """The arrivals a :meth:`submit` made, or ``None`` (read them here) if the worker
         failed: it is logged and no worker is used again."""
         if future is None:
             return None
         try:
-            return await future
-        except Exception as exc:  # a dead worker (BrokenProcessPool), or one that failed
+            return [from_plain(plain) for plain in await future]
+        except Exception as exc:  # WorkerFailed, or a bug in the worker: read them here
             if not self._broken:
-                log.warning("the worker reading new records failed (%r): reading here", exc)
+                log.warning("the worker reading new records failed (%s): reading here", exc)
             self._broken = True
             return None
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Stop the worker: at the end of its input it exits."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            proc, self._proc = self._proc, None
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                assert proc.stdin is not None
+                proc.stdin.close()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def read_frame(stream: IO[bytes]) -> bytes | None:
+    """A 4-byte length and that many bytes; ``None`` at the end of the stream."""
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    size = int.from_bytes(head, "big")
+    body = stream.read(size)
+    return body if len(body) == size else None

@@ -46,7 +46,7 @@ from roamsync.peer.priority import (
     resolve,
     resolve_one_writer,
 )
-from roamsync.peer.yjs import check_update
+from roamsync.peer.yjs import check_update, read_fresh
 from roamsync.schema import MODULES, Field, JsonValue, get_module
 from roamsync.schema.fields import decode_value
 
@@ -257,8 +257,11 @@ class RecordContent:
 
     def writes(self) -> list[Write]:
         if self._writes_cache is None:
-            slots = self._slots()
-            self._writes_cache = [w for d, raw in slots.items() for w in decode_slot(d, raw)]
+            # In device order: pycrdt gives a map's keys in an order that can change from
+            # one reading to the next, and the order of writes shows in views (the list
+            # of ignored writes) and in which malformed slot is reported.
+            slots = sorted(self._slots().items())
+            self._writes_cache = [w for d, raw in slots for w in decode_slot(d, raw)]
         return self._writes_cache
 
     def resolved(self) -> Resolved:
@@ -354,14 +357,20 @@ class RecordSnapshot(RecordContent):
     """The content of an update applied to an empty document, read once.
 
     This is the bulk path for records that arrive new (an initial sync brings
-    100k of them): it reads the update through the binding under
-    :class:`pycrdt.Doc`, whose Python wrapper (locks, root-type objects, a
-    transaction per read) costs several times what reading the content does.
-    It holds no document: the update itself is the record's state.
+    100k of them). A record as created is read by :func:`read_fresh` alone;
+    any other through the binding under :class:`pycrdt.Doc`, whose Python
+    wrapper (locks, root-type objects, a transaction per read) costs several
+    times what reading the content does. It holds no document: the update
+    itself is the record's state.
     """
 
     def __init__(self, update: bytes) -> None:
         """``ValueError`` if ``update`` is malformed or needs changes it does not hold."""
+        fresh = read_fresh(update)  # a record as created: read without pycrdt (most are)
+        if fresh is not None:
+            self._meta_read, self._slots_read, self._state_vector = fresh
+            self._texts = {}
+            return
         reach = check_update(update)  # some malformed updates crash yrs: refuse them unseen
         doc = _RawDoc(None, None, None)
         txn = doc.create_transaction()

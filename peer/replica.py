@@ -34,6 +34,7 @@ from roamsync.peer.arrival import (
     UNCHANGED,
     Arrival,
     Ignored,
+    Plain,
     Preparer,
     arrive,
     ignored,
@@ -82,7 +83,7 @@ STORE_FILE = "roamsync.sqlite3"
 RecordView = dict[str, Any]
 RecordViews = list[RecordView]  # aliases, since Peer.list shadows the builtin in the class
 FeedItems = tuple[list[tuple[int, str, bytes]], int]
-Prepared = asyncio.Future[list[Arrival]]  # arrivals a worker is reading (Peer.prepare)
+Prepared = asyncio.Future[list[Plain]]  # arrivals a worker is reading (Peer.prepare)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,30 @@
+"""The worker process of :class:`~roamsync.peer.arrival.Preparer`: it reads batches of
+records that arrive new, beside the process that stores them.
+
+    python -m roamsync.peer.worker
+
+On stdin, requests: a 4-byte length and a pickle of ``(items, origin)``; on stdout,
+for each, the answer in the same form: ``arrive_all_plain(items, origin)``. It
+ends at the end of its input, when its parent closes the pipe or dies. Only its
+parent talks to it (pickle is safe between the two: both are roamsync).
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+from roamsync.peer.arrival import arrive_all_plain, read_frame
+
+
+def main() -> None:
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while (request := read_frame(stdin)) is not None:
+        items, origin = pickle.loads(request)
+        answer = pickle.dumps(arrive_all_plain(items, origin), protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.write(len(answer).to_bytes(4, "big") + answer)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
