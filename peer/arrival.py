@@ -84,7 +84,7 @@ def arrive(record_id: str, update: bytes, origin: str | None) -> Arrival:
     if reason is not None:
         return Arrival(REJECTED, module=str(snapshot.module), reason=reason)
     row, resolved = view_row(record_id, snapshot, update, origin)
-    return Arrival(READY, row, resolved.latest, row.module, ignored=ignored(resolved))
+    return Arrival(READY, row, resolved.latest, row.module, "", ignored(resolved))
 
 
 def arrive_all(items: Sequence[tuple[str, bytes]], origin: str | None) -> list[Arrival]:
@@ -121,6 +121,8 @@ def from_plain(plain: Plain) -> Arrival:
 
 
 def ignored(resolved: Resolved) -> tuple[Ignored, ...]:
+    if not resolved.rejected:  # most records: no generator to run
+        return ()
     return tuple(Ignored(w.t, w.device, w.field, w.role) for w in resolved.rejected)
 
 
@@ -128,10 +130,10 @@ def violation(
     rec: RecordContent, before: Mapping[int, int], identity: tuple[str | None, str] | None
 ) -> str | None:
     """Why a merged update must be ignored, or ``None``: the same answer on every replica."""
-    module = rec.module
+    module, creator = rec.module, rec.creator
     if module not in MODULES:
         return f"unknown module {module!r}"
-    if identity is not None and identity != (module, rec.creator):
+    if identity is not None and identity != (module, creator):
         return "the update rewrites the record's module or creator"
     if not allowed(rec.creator_role, module, "create", own=True):
         return f"a {rec.creator_role} device may not create {module} records"
@@ -142,7 +144,7 @@ def violation(
         if author is None:
             return f"changes by an unknown Yjs client {client}"
         device, role = author
-        if not may_write_record(role, module, own=device == rec.creator):
+        if not may_write_record(role, module, own=device == creator):
             return f"a {role} device ({device}) may not change {module} records it did not create"
     return None
 
@@ -165,7 +167,9 @@ def view_row(
         "creator": rec.creator,
         "deleted": resolved.deleted,
         "fields": values,
-        "rejected": [(w.device, w.field, w.t) for w in resolved.rejected],
+        "rejected": [(w.device, w.field, w.t) for w in resolved.rejected]
+        if resolved.rejected
+        else [],
     }
     row = RecordRow(
         record_id,
@@ -176,14 +180,20 @@ def view_row(
         is_provisional(number) and not resolved.deleted,
         None if number is None else str(number),
         None if provisional is None else str(provisional),
-        tuple((e.time, orjson.dumps(encode_episode(e))) for e in resolved.conflicts),
+        tuple((e.time, orjson.dumps(encode_episode(e))) for e in resolved.conflicts)
+        if resolved.conflicts
+        else (),
         origin,
     )
     return row, resolved
 
 
 def default_workers() -> int:
-    """One worker where there is a second core to run it on, else none."""
+    """``ROAMSYNC_WORKERS`` (0: none), else one worker where there is a second core to run
+    it on, else none."""
+    configured = os.environ.get("ROAMSYNC_WORKERS", "").strip()
+    if configured:
+        return max(int(configured), 0)
     return 1 if (os.cpu_count() or 1) > 1 else 0
 
 
@@ -223,8 +233,16 @@ class Preparer:
         request = pickle.dumps((list(items), origin), protocol=pickle.HIGHEST_PROTOCOL)
         return asyncio.get_running_loop().run_in_executor(self._thread, self._ask, request)
 
-    def _ask(self, request: bytes) -> list[Plain]:
-        """In the thread: one request to the worker (started if need be), its answer."""
+    def warm(self, count: int) -> None:
+        """``count`` records are on their way: start the worker now if they are many, so
+        its start-up (about 0.2 s of imports) overlaps the first batch's transfer."""
+        if self.enabled and not self._broken and not self._closed and count >= self.threshold:
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="roamsync-preparer")
+            self._thread.submit(self._start)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        """In the thread: the worker, started if need be."""
         with self._lock:  # not started after close()
             if self._closed:
                 raise WorkerFailed("the peer is closing")
@@ -235,7 +253,11 @@ class Preparer:
                     stdout=subprocess.PIPE,
                     start_new_session=True,  # a Ctrl-C at a terminal is for the daemon
                 )
-            proc = self._proc
+            return self._proc
+
+    def _ask(self, request: bytes) -> list[Plain]:
+        """In the thread: one request to the worker (started if need be), its answer."""
+        proc = self._start()
         assert proc.stdin is not None
         assert proc.stdout is not None
         try:

@@ -542,6 +542,10 @@ class Peer:
         batch comes in, so the worker reads it while this process stores the one before."""
         return self._preparer.submit(items, source or None)
 
+    def expect(self, count: int) -> None:
+        """A peer says ``count`` records are coming: make ready to read them."""
+        self._preparer.warm(count)
+
     async def apply_remote(
         self,
         items: Sequence[tuple[str, bytes]],

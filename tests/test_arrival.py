@@ -19,6 +19,7 @@ from roamsync.peer.arrival import (
     arrive,
     arrive_all,
     arrive_all_plain,
+    default_workers,
     from_plain,
 )
 from roamsync.transport.channel import memory_pair
@@ -123,3 +124,22 @@ async def test_a_large_sync_goes_through_the_worker_and_converges(open_peer: Ope
 def test_arrive_refuses_what_the_replica_refuses() -> None:
     assert arrive("r", b"\x00\x00", None).outcome == "unchanged"
     assert arrive("r", b"\x05", None).outcome == "malformed"
+
+
+async def test_many_records_announced_start_the_worker_before_they_come() -> None:
+    preparer = Preparer(workers=1, threshold=10)
+    try:
+        preparer.warm(9)
+        assert preparer._thread is None  # few: nothing started
+        preparer.warm(10)
+        await until(lambda: preparer._proc is not None, 10)
+    finally:
+        preparer.close()
+
+
+def test_roamsync_workers_sets_the_number_of_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROAMSYNC_WORKERS", "0")
+    assert default_workers() == 0
+    assert not Preparer().enabled
+    monkeypatch.setenv("ROAMSYNC_WORKERS", "1")
+    assert default_workers() == 1

@@ -275,6 +275,7 @@ class Session:
                 self.remote_idle.clear()
                 await inbox.put((msg, self.peer.prepare(msg.items, remote)))
             elif isinstance(msg, Pending):
+                self.peer.expect(msg.count)
                 await inbox.put((msg, None))  # it counts what comes after the frames before it
             elif isinstance(msg, Ack):
                 self._on_ack(msg)
