@@ -84,10 +84,10 @@ def report(name: str, data: dict[str, Any]) -> None:
     print("BENCH-JSON " + json.dumps({"bench": name, **data}), flush=True)
 
 
-def proc_status() -> dict[str, float]:
-    """VmRSS and VmHWM (peak) of this process, in MB, from /proc/self/status."""
+def proc_status(pid: int | str = "self") -> dict[str, float]:
+    """VmRSS and VmHWM (peak) of a process (this one), in MB, from /proc/PID/status."""
     out = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
             out[key] = int(value.split()[0]) / 1024

@@ -7,7 +7,8 @@ on a plain websocket at 127.0.0.1. Then two fresh subprocesses, which measure
 only themselves (VmRSS and the peak VmHWM from /proc/self/status, in MB):
 
 1. ``receive``: a new device that opens an empty store and receives all N
-   records over one Session (its initial sync);
+   records over one Session (its initial sync); the worker process that read
+   them for it (``peer/arrival.py``) is measured too;
 2. ``hold``: the device that now holds N records opens its store again,
    counts, lists all contacts (``list``), reads every one (``get``), then
    updates 10,000 of them (which loads their CRDT documents into the bounded
@@ -66,7 +67,11 @@ async def child_receive(folder: Path, port: int, n: int) -> list[dict[str, Any]]
         session = Session(peer, channel, company=COMPANY)
         task = asyncio.ensure_future(session.run())
         await until_count(peer, "contacts", n, max(120.0, n / 100))
-        stage(stages, f"received {n} records", t0)
+        worker = peer._preparer._proc  # the process that read the records (arrival.py)
+        extra = (
+            {} if worker is None else {f"worker_{k}": v for k, v in proc_status(worker.pid).items()}
+        )
+        stage(stages, f"received {n} records", t0, **extra)
         await channel.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 10)
@@ -119,6 +124,11 @@ def show(name: str, stages: list[dict[str, Any]], n: int) -> None:
             f"  {name:7s} {s['stage']:55s} RSS {s['VmRSS']:7.1f} MB  peak {s['VmHWM']:7.1f} MB"
             f"  {s['rss_bytes_per_record']:7.0f} B/record  ({s['seconds']:.1f} s)"
         )
+        if "worker_VmRSS" in s:
+            log(
+                f"  {name:7s} {'  its worker process':55s} RSS {s['worker_VmRSS']:7.1f} MB"
+                f"  peak {s['worker_VmHWM']:7.1f} MB"
+            )
 
 
 async def main(n: int) -> dict[str, Any]:

@@ -19,11 +19,15 @@ from roamsync.peer.arrival import arrive_all_plain, read_frame
 
 def main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    while (request := read_frame(stdin)) is not None:
-        items, origin = pickle.loads(request)
-        answer = pickle.dumps(arrive_all_plain(items, origin), protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.write(len(answer).to_bytes(4, "big") + answer)
-        stdout.flush()
+    try:
+        while (request := read_frame(stdin)) is not None:
+            items, origin = pickle.loads(request)
+            answer = arrive_all_plain(items, origin)
+            out = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+            stdout.write(len(out).to_bytes(4, "big") + out)
+            stdout.flush()
+    except BrokenPipeError:  # the parent died (a kill -9): nobody to answer
+        return
 
 
 if __name__ == "__main__":
