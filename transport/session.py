@@ -317,10 +317,13 @@ class Session:
                 log.warning("dropped a second hello from %s", remote)
 
     async def _queue_ack(self, upto: int) -> None:
+        """Hand an ack to the ack loop. Only a peer that sends far past its window
+        while it does not read our acks makes this wait: we stop reading it, so
+        our memory stays bounded."""
         self._acks.append(upto)
         self._acks_queued.set()
-        while len(self._acks) >= MAX_UNSENT_ACKS:  # a peer sending past its window but
-            self._ack_sent.clear()  # not reading our acks: stop reading it, memory stays bounded
+        while len(self._acks) >= MAX_UNSENT_ACKS:
+            self._ack_sent.clear()
             await self._ack_sent.wait()
 
     async def _ack_loop(self) -> None:
