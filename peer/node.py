@@ -37,7 +37,7 @@ from roamsync.transport import tls
 from roamsync.transport.channel import ChannelClosed
 from roamsync.transport.discovery import Discovery, PeerInfo
 from roamsync.transport.protocol import Hello
-from roamsync.transport.session import Session, SessionRefused
+from roamsync.transport.session import FRAME_BUDGET, Session, SessionRefused
 from roamsync.transport.websocket import SYNC_PATH, WebSocketChannel, accept, connect
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class Node:
     _discover: bool = True
     last_error: str | None = None
     on_progress: Callable[[str, int, int], None] | None = None  # device, received, expected
+    frame_budget: int = FRAME_BUDGET  # bytes of record state per Changes frame we send
 
     @classmethod
     async def open(cls, folder: Path, **options: Any) -> Node:
@@ -269,6 +270,7 @@ class Node:
             channel,
             company=self.config.company,
             anti_entropy=self.config.anti_entropy,
+            frame_budget=self.frame_budget,
             authorize=self._authorizer(fingerprint),
         )
         session.on_progress = lambda done, total: self._progress(session, done, total)

@@ -25,6 +25,22 @@ async def test_frames_arrive_whole_and_in_order(channel_pair: ChannelPair) -> No
     assert got == frames
 
 
+async def test_two_tasks_sending_at_once(channel_pair: ChannelPair) -> None:
+    a, b = await channel_pair()
+    big = [bytes([1]) * (100_000 + i) for i in range(20)]  # long enough to wait for room
+    small = [bytes([2, i]) for i in range(20)]
+
+    async def send_all(frames: list[bytes]) -> None:
+        for frame in frames:
+            await a.send(frame)
+
+    senders = asyncio.gather(send_all(big), send_all(small))
+    got = [await asyncio.wait_for(b.recv(), 5) for _ in range(40)]
+    await senders
+    assert [f for f in got if f[0] == 1] == big  # whole, and each task's in order
+    assert [f for f in got if f[0] == 2] == small
+
+
 async def test_both_directions_at_once(channel_pair: ChannelPair) -> None:
     a, b = await channel_pair()
     await asyncio.gather(a.send(b"ping"), b.send(b"pong"))

@@ -101,6 +101,7 @@ async def test_devices_of_one_company_find_each_other(company: Company) -> None:
 
 async def test_a_device_is_usable_during_its_initial_sync(company: Company) -> None:
     hq = await company.main()
+    hq.frame_budget = 64 << 10  # some 200 records a frame: the sync takes many steps
     n = 3000
     for i in range(n):
         await hq.peer.create("contacts", {"name": f"c{i}"})

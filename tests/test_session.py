@@ -10,8 +10,13 @@ import pytest
 
 from roamsync.peer import Peer
 from roamsync.transport.channel import memory_pair
-from roamsync.transport.protocol import Ack, Changes, Hello, encode
-from roamsync.transport.session import MAX_BAD_FRAMES, Session, SessionRefused
+from roamsync.transport.protocol import Ack, Changes, Hello, decode, encode
+from roamsync.transport.session import (
+    MAX_BAD_FRAMES,
+    MAX_UNSENT_ACKS,
+    Session,
+    SessionRefused,
+)
 
 from conftest import ChannelPair, OpenPeer
 
@@ -101,7 +106,7 @@ async def test_a_slow_peer_gets_at_most_window_frames_in_flight(open_peer: OpenP
     for i in range(60):
         await a.create("contacts", {"name": f"c{i}"})
     near, far = memory_pair(maxsize=1000)
-    session = Session(a, near, company="acme", batch=5, window=3)
+    session = Session(a, near, company="acme", batch=5, window=3, frame_budget=1)
     task = asyncio.create_task(session.run())
     try:
         await far.send(encode(Hello("slow", "office", "acme")))
@@ -109,9 +114,99 @@ async def test_a_slow_peer_gets_at_most_window_frames_in_flight(open_peer: OpenP
         assert [f[0] for f in frames] == [1, 5, 2, 2, 2]  # hello, pending, 3 changes
         with pytest.raises(TimeoutError):  # the fourth waits for an ack
             await asyncio.wait_for(far.recv(), 0.2)
-        await far.send(encode(Ack(5)))
+        first = decode(frames[2])
+        assert isinstance(first, Changes)
+        assert len(first.items) == 1  # a record's state exceeds a budget of one byte
+        await far.send(encode(Ack(first.upto)))
         assert (await asyncio.wait_for(far.recv(), 5))[0] == 2
-        assert a.checkpoint("slow") == 5
+        assert a.checkpoint("slow") == first.upto
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def frames_of_a_catch_up(a: Peer, records: int, **options: object) -> list[Changes]:
+    """The Changes frames ``a`` sends a new peer that acknowledges each one at once,
+    once ``a`` has taken in the last acknowledgement."""
+    near, far = memory_pair(maxsize=1000)
+    session = Session(a, near, company="acme", **options)  # type: ignore[arg-type]
+    task = asyncio.create_task(session.run())
+    frames: list[Changes] = []
+    try:
+        await far.send(encode(Hello("new", "office", "acme")))
+        while sum(len(f.items) for f in frames) < records:
+            msg = decode(await asyncio.wait_for(far.recv(), 5))
+            if isinstance(msg, Changes):
+                frames.append(msg)
+                await far.send(encode(Ack(msg.upto)))
+        await until(lambda: a.checkpoint("new") == frames[-1].upto)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return frames
+
+
+async def test_frames_fill_across_feed_reads(open_peer: OpenPeer) -> None:
+    a = await open_peer("a")
+    for i in range(60):
+        await a.create("contacts", {"name": f"c{i}"})
+    frames = await frames_of_a_catch_up(a, 60, batch=7)
+    assert len(frames) == 1  # 60 small records: one frame, not one per read of 7
+    assert frames[0].upto == a.last_seq()
+
+
+async def test_frames_are_cut_at_the_budget(open_peer: OpenPeer) -> None:
+    a = await open_peer("a")
+    for i in range(60):
+        await a.create("contacts", {"name": f"c{i}"})
+    size = sum(len(state) + len(rid) for _, rid, state in a.changes(0, 10))
+    frames = await frames_of_a_catch_up(a, 60, batch=7, frame_budget=size)
+    assert [len(f.items) for f in frames] == [10] * 6
+    assert [f.upto for f in frames] == [seq for seq, _, _ in a.changes(0, 60)][9::10]
+
+
+async def test_both_sides_sending_through_a_one_frame_buffer_do_not_deadlock(
+    open_peer: OpenPeer,
+) -> None:
+    """Each receiver must keep reading while its acks wait for room on the channel."""
+    a, b = await open_peer("a"), await open_peer("b")
+    for i in range(30):
+        await a.create("contacts", {"name": f"a{i}"})
+        await b.create("contacts", {"name": f"b{i}"})
+    near, far = memory_pair(maxsize=1)
+    options = {"company": "acme", "batch": 2, "frame_budget": 1}  # one record a frame
+    sessions = [Session(a, near, **options), Session(b, far, **options)]  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(s.run()) for s in sessions]
+    try:
+        await until(lambda: a.count("contacts") == b.count("contacts") == 60, limit=20)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_a_peer_that_ignores_the_window_and_our_acks_is_no_longer_read(
+    open_peer: OpenPeer,
+) -> None:
+    a = await open_peer("a")
+    near, far = memory_pair(maxsize=1)
+    session = Session(a, near, company="acme")
+    task = asyncio.create_task(session.run())
+    try:
+        await far.send(encode(Hello("flood", "office", "acme")))
+        sent = 0
+        while sent < 10 * MAX_UNSENT_ACKS:  # far never reads: our acks pile up, then we stop
+            try:
+                await asyncio.wait_for(far.send(encode(Changes(0, ()))), 0.5)
+            except TimeoutError:
+                break
+            sent += 1
+        # the ack queue, the inbox of window frames and the one being applied, then one
+        # frame in the channel and one being read
+        assert MAX_UNSENT_ACKS <= sent <= MAX_UNSENT_ACKS + session.window + 3
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -23,7 +23,10 @@ class ChannelClosed(RoamsyncError):
 
 class Channel(Protocol):
     async def send(self, frame: bytes) -> None:
-        """Send one frame; waits while the other side is slow (bounded buffers)."""
+        """Send one frame; waits while the other side is slow (bounded buffers).
+
+        Several tasks may send at once (a session's sender and its acks): each
+        frame goes whole, and each task's frames in the order it sent them."""
 
     async def recv(self) -> bytes:
         """The next frame; :class:`ChannelClosed` once the channel is closed."""

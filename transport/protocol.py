@@ -96,7 +96,8 @@ def _encode(msg: Message) -> bytes:
         for record_id, update in msg.items:
             if not (0 < len(record_id) <= MAX_ID and record_id.isascii()):
                 raise ValueError(f"record id {record_id!r} is not 1-{MAX_ID} ASCII characters")
-            _put_bytes(out, record_id.encode())
+            out.append(len(record_id))  # MAX_ID < 128: a one-byte varuint
+            out += record_id.encode()
             _put_bytes(out, update)
         return bytes(out)
     if isinstance(msg, Ack | Pending):
@@ -112,19 +113,20 @@ def decode(frame: bytes) -> Message:
         raise ProtocolError("empty frame")
     if len(frame) > MAX_FRAME:
         raise ProtocolError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
-    kind, body = frame[0], memoryview(frame)[1:]
-    if kind == HELLO:
-        return _decode_hello(bytes(body))
+    kind = frame[0]
     if kind == CHANGES:
-        return _decode_changes(_Reader(body))
+        return _decode_changes(bytes(frame))
+    body = bytes(frame[1:])
+    if kind == HELLO:
+        return _decode_hello(body)
     if kind in (ACK, PENDING):
-        reader = _Reader(body)
-        value = reader.uint()
-        reader.end()
+        value, end = _uint(body, 0)
+        if end != len(body):
+            raise ProtocolError(f"{len(body) - end} trailing bytes")
         return Ack(value) if kind == ACK else Pending(value)
     if kind == ERROR:
         try:
-            return Error(bytes(body).decode())
+            return Error(body.decode())
         except UnicodeDecodeError as exc:
             raise ProtocolError("error message is not UTF-8") from exc
     raise ProtocolError(f"unknown message type {kind}")
@@ -144,23 +146,60 @@ def _decode_hello(body: bytes) -> Hello:
     return Hello(fields[0], fields[1], fields[2], versions, fields[3])
 
 
-def _decode_changes(reader: _Reader) -> Changes:
-    upto = reader.uint()
-    count = reader.uint()
+def _decode_changes(frame: bytes) -> Changes:
+    """The hot path of a sync (100k records arrive in a few hundred frames): it slices
+    ``frame`` directly, and reads one-byte lengths (every record id) without a call."""
+    end = len(frame)
+    upto, pos = _uint(frame, 1)
+    count, pos = _uint(frame, pos)
     if count > MAX_ITEMS:
         raise ProtocolError(f"{count} items in one frame exceeds {MAX_ITEMS}")
     items = []
-    for _ in range(count):
-        raw_id = reader.bytes()
-        if not 0 < len(raw_id) <= MAX_ID:
-            raise ProtocolError("record id length out of range")
-        try:
-            record_id = raw_id.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError("record id is not ASCII") from exc
-        items.append((record_id, reader.bytes()))
-    reader.end()
+    try:
+        for _ in range(count):
+            n = frame[pos]
+            pos += 1
+            if n & 0x80:
+                n, pos = _uint(frame, pos - 1)
+            if not 0 < n <= MAX_ID:
+                raise ProtocolError("record id length out of range")
+            stop = pos + n
+            if stop > end:
+                raise ProtocolError("truncated frame")
+            record_id = frame[pos:stop].decode("ascii")
+            n = frame[stop]
+            pos = stop + 1
+            if n & 0x80:
+                n, pos = _uint(frame, stop)
+            stop = pos + n
+            if stop > end:
+                raise ProtocolError("truncated frame")
+            items.append((record_id, frame[pos:stop]))
+            pos = stop
+    except IndexError as exc:  # a length byte past the end
+        raise ProtocolError("truncated frame") from exc
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("record id is not ASCII") from exc
+    if pos != end:
+        raise ProtocolError(f"{end - pos} trailing bytes")
     return Changes(upto, tuple(items))
+
+
+def _uint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varuint at ``pos`` and the position after it."""
+    value = shift = 0
+    end = len(data)
+    while True:
+        if pos >= end:
+            raise ProtocolError("truncated frame")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise ProtocolError("varuint too long")
 
 
 def _put_uint(out: bytearray, n: int) -> None:
@@ -179,35 +218,3 @@ def _put_uint(out: bytearray, n: int) -> None:
 def _put_bytes(out: bytearray, data: bytes) -> None:
     _put_uint(out, len(data))
     out += data
-
-
-class _Reader:
-    def __init__(self, data: memoryview) -> None:
-        self.data = data
-        self.pos = 0
-
-    def uint(self) -> int:
-        value = shift = 0
-        while True:
-            if self.pos >= len(self.data):
-                raise ProtocolError("truncated frame")
-            byte = self.data[self.pos]
-            self.pos += 1
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return value
-            shift += 7
-            if shift > 63:
-                raise ProtocolError("varuint too long")
-
-    def bytes(self) -> bytes:
-        n = self.uint()
-        if self.pos + n > len(self.data):
-            raise ProtocolError("truncated frame")
-        chunk = bytes(self.data[self.pos : self.pos + n])
-        self.pos += n
-        return chunk
-
-    def end(self) -> None:
-        if self.pos != len(self.data):
-            raise ProtocolError(f"{len(self.data) - self.pos} trailing bytes")

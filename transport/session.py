@@ -1,6 +1,6 @@
 """One sync session between the local peer and one remote peer, over any channel.
 
-After the hellos, two loops run until the channel closes:
+After the hellos, these loops run until the channel closes:
 
 * the **sender** reads the local change feed from the remote's checkpoint and
   sends ``Changes`` frames, at most ``window`` of them unacknowledged (so a
@@ -10,9 +10,10 @@ After the hellos, two loops run until the channel closes:
   the last acknowledged position;
 * the **receiver** reads frames: an ``Ack`` moves the remote's checkpoint;
   ``Changes`` and ``Pending`` go in order to the **applier**, which merges each
-  ``Changes`` frame (the peer stores it durably), then answers ``Ack``. A
-  large frame is read by the peer's worker process as soon as it arrives, so
-  that reading it overlaps storing the frame before (``Peer.prepare``).
+  ``Changes`` frame (the peer stores it durably), then has its ``Ack`` sent by
+  a fourth loop, so that receiving never waits on sending. A large frame is
+  read by the peer's worker process as soon as it arrives, so that reading it
+  overlaps storing the frame before (``Peer.prepare``).
 
 A frame that does not decode is logged and dropped; after ``MAX_BAD_FRAMES``
 of them the session ends. Nothing from a bad frame is applied.
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +34,7 @@ from roamsync.peer.replica import Prepared
 from roamsync.schema import ProtocolError, RoamsyncError
 from roamsync.transport.channel import Channel, ChannelClosed
 from roamsync.transport.protocol import (
+    MAX_ITEMS,
     VERSION,
     Ack,
     Changes,
@@ -47,6 +50,7 @@ from roamsync.transport.protocol import (
 log = logging.getLogger(__name__)
 
 MAX_BAD_FRAMES = 10
+MAX_UNSENT_ACKS = 64  # far above any window: a peer past it ignores flow control
 FRAME_BUDGET = 1 << 20  # bytes of record state per Changes frame, roughly
 
 
@@ -79,6 +83,38 @@ class SessionStats:
 
 
 @dataclass
+class _Outgoing:
+    """The Changes frame being filled: its records, their size, the feed position it
+    reaches (None: nothing to send), and the position the last frame sent reached."""
+
+    sent: int
+    items: list[tuple[str, bytes]] = field(default_factory=list)
+    size: int = 0
+    upto: int | None = None
+
+    def add(self, seq: int, record_id: str, state: bytes) -> None:
+        self.items.append((record_id, state))
+        self.size += len(state) + len(record_id)
+        self.upto = seq
+
+    def reach(self, position: int) -> None:
+        """The feed was read up to ``position``: the next frame reaches it (it may be
+        empty: the receiver then only moves our checkpoint past records it sent us)."""
+        if position > self.sent:
+            self.upto = position
+
+    def full(self, budget: int) -> bool:
+        return self.size >= budget or len(self.items) >= MAX_ITEMS
+
+    def take(self) -> Changes:
+        upto = self.upto
+        assert upto is not None, "nothing to send"
+        msg = Changes(upto, tuple(self.items))
+        self.items, self.size, self.upto, self.sent = [], 0, None, upto
+        return msg
+
+
+@dataclass
 class Session:
     """Sync ``peer`` with whoever is at the other end of ``channel``."""
 
@@ -86,8 +122,9 @@ class Session:
     channel: Channel
     company: str = ""
     anti_entropy: float = 15.0
-    window: int = 4
-    batch: int = 500
+    window: int = 4  # Changes frames unacknowledged at most
+    batch: int = 500  # records per read of the change feed
+    frame_budget: int = FRAME_BUDGET
     authorize: Callable[[Hello], str | None] | None = None  # why to refuse, or None
     on_progress: Callable[[int, int], None] | None = None  # records received, expected
     stats: SessionStats = field(default_factory=SessionStats)
@@ -98,7 +135,9 @@ class Session:
     _inflight: int = 0
     _sent_upto: int = 0
     _acked: asyncio.Event = field(default_factory=asyncio.Event)
-    _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _acks: deque[int] = field(default_factory=deque)  # positions to acknowledge, in order
+    _acks_queued: asyncio.Event = field(default_factory=asyncio.Event)
+    _ack_sent: asyncio.Event = field(default_factory=asyncio.Event)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
@@ -149,11 +188,13 @@ class Session:
     async def _run_loops(self) -> None:
         inbox: asyncio.Queue[tuple[Changes | Pending, Prepared | None]]
         inbox = asyncio.Queue(max(self.window, 1))
-        tasks = [
-            asyncio.create_task(self._send_loop()),
-            asyncio.create_task(self._recv_loop(inbox)),
-            asyncio.create_task(self._apply_loop(inbox)),
-        ]
+        loops = (
+            self._send_loop(),
+            self._recv_loop(inbox),
+            self._apply_loop(inbox),
+            self._ack_loop(),
+        )
+        tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -174,8 +215,7 @@ class Session:
 
     async def _send(self, msg: Message) -> None:
         frame = encode(msg)
-        async with self._send_lock:
-            await self.channel.send(frame)
+        await self.channel.send(frame)  # several loops send at once: a channel keeps frames whole
         self.stats.frames_out += 1
         self.stats.bytes_out += len(frame)
         if log.isEnabledFor(logging.DEBUG):
@@ -189,12 +229,17 @@ class Session:
             pending = self.peer.count_feed(remote, position)
             await self._send(Pending(pending))
             idle_told = pending == 0
+            outgoing = _Outgoing(sent=position)
             while True:
                 changed.clear()  # before reading, so a change made meanwhile wakes us again
                 items, upto = self.peer.feed(remote, position, self.batch)
                 if upto > position:
-                    await self._send_changes(items, upto)
+                    await self._fill(outgoing, items, upto)
                     position, idle_told = upto, False
+                    if len(items) >= self.batch:
+                        continue  # the feed has more: fill the frame before sending it
+                if outgoing.upto is not None:
+                    await self._send_frame(outgoing.take())
                     continue
                 if not idle_told:
                     await self._send(Pending(0))
@@ -205,7 +250,7 @@ class Session:
                     async with asyncio.timeout(self.anti_entropy):
                         await changed.wait()
                 except TimeoutError:
-                    position = self._anti_entropy(position)
+                    position = outgoing.sent = self._anti_entropy(position)
         finally:
             self.peer.unlisten(changed)
 
@@ -217,17 +262,20 @@ class Session:
             return min(position, self.peer.checkpoint(self.remote_device))
         return position
 
-    async def _send_changes(self, items: list[tuple[int, str, bytes]], upto: int) -> None:
-        """Send items in frames of about FRAME_BUDGET bytes, the last one reaching ``upto``."""
-        chunk: list[tuple[str, bytes]] = []
-        size = 0
-        for i, (seq, record_id, state) in enumerate(items):
-            chunk.append((record_id, state))
-            size += len(state) + len(record_id)
-            if size >= FRAME_BUDGET and i < len(items) - 1:
-                await self._send_frame(Changes(seq, tuple(chunk)))
-                chunk, size = [], 0
-        await self._send_frame(Changes(upto, tuple(chunk)))
+    async def _fill(
+        self, outgoing: _Outgoing, items: list[tuple[int, str, bytes]], upto: int
+    ) -> None:
+        """Add feed items read up to ``upto`` to the frame being filled, sending each
+        frame that is full.
+
+        Frames fill across feed reads, so a catch-up sends frames of about
+        ``frame_budget`` bytes whatever the records' size: fewer frames, acks and
+        commits on the receiver than one frame per read."""
+        for seq, record_id, state in items:
+            outgoing.add(seq, record_id, state)
+            if outgoing.full(self.frame_budget):
+                await self._send_frame(outgoing.take())
+        outgoing.reach(upto)
 
     async def _send_frame(self, msg: Changes) -> None:
         while self._inflight >= self.window:
@@ -296,12 +344,37 @@ class Session:
                 result = await self.peer.apply_remote(msg.items, remote, prepared)
                 self.stats.records_in += len(msg.items)
                 self.stats.changed_here += result.changed
-                await self._send(Ack(msg.upto))
+                await self._queue_ack(msg.upto)
             else:
                 self._expected = self.stats.records_in + msg.count
                 if msg.count == 0:
                     self.remote_idle.set()
             self._progress()
+
+    async def _queue_ack(self, upto: int) -> None:
+        """Hand an ack to the ack loop. Only a peer that sends far past its window
+        while it does not read our acks makes this wait: we stop reading it, so
+        our memory stays bounded."""
+        self._acks.append(upto)
+        self._acks_queued.set()
+        while len(self._acks) >= MAX_UNSENT_ACKS:
+            self._ack_sent.clear()
+            await self._ack_sent.wait()
+
+    async def _ack_loop(self) -> None:
+        """Send the acknowledgements the receiver queued, in order.
+
+        A loop of its own so that receiving never waits on sending. Two peers
+        that both have much to send would otherwise deadlock once their
+        channel's buffers are full: each receiver waits to send an ack, behind
+        its own Changes frames, which the other side no longer reads. The queue
+        stays short: a sender waits for acks after ``window`` frames."""
+        while True:
+            await self._acks_queued.wait()
+            self._acks_queued.clear()
+            while self._acks:
+                await self._send(Ack(self._acks.popleft()))
+                self._ack_sent.set()
 
     def _progress(self) -> None:
         if self.on_progress is not None:
