@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import random
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import yjs_reference
 from fuzzing import build_corpus, mutate, varuint
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from test_fuzz import fuzz_settings
 from yjs_updates import BAD_UTF8, nested, yjs_update
 
 from roamsync.peer.yjs import MAX_DEPTH, check_update
 
-SCALE = int(os.environ.get("ROAMSYNC_FUZZ_SCALE", "1"))
 randoms = st.randoms(use_true_random=False)
 Outcome = dict[int, int] | str
 
@@ -44,14 +42,7 @@ def assert_agree(update: bytes) -> Outcome:
     return new
 
 
-def examples(n: int) -> Callable[[Any], Any]:
-    return settings(
-        max_examples=n * SCALE,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+examples = fuzz_settings  # the same settings as the other fuzz tests
 
 
 @functools.cache
