@@ -249,10 +249,19 @@ def read_fresh(update: bytes) -> Fresh | None:
 
 
 def _read_fresh(data: bytes) -> Fresh | None:
-    """:func:`read_fresh`'s parse, written for speed as :func:`_read_update` is."""
+    """:func:`read_fresh`'s parse, written for speed as :func:`_read_update` is.
+
+    A key's items form a chain within one client: the first names the root and the
+    key; each next one has the one before as its origin (and nothing to its right),
+    so it follows it and ends it. The key's value is the chain's last item (its
+    earlier ones are deleted as it comes), or none if that one is deleted.
+    """
     meta: dict[str, object] = {}
     slots: dict[str, object] = {}
     state: dict[int, int] = {}
+    deleted: dict[int, list[tuple[int, int]]] = {}  # client -> its deleted runs
+    began_meta: set[str] = set()  # keys whose chain began (a second would be concurrent)
+    began_slots: set[str] = set()
     pos = 0
     clients = data[pos]
     pos += 1
@@ -272,54 +281,129 @@ def _read_fresh(data: bytes) -> Fresh | None:
         if client >= 2**53:  # yrs keeps 53 bits of a client id (as Yjs's numbers do)
             return None
         pos += 1
-        state[client] = structs  # each struct is one value: one tick
+        clock = 0
+        runs: list[tuple[int, int]] = []
+        ends_meta: dict[int, str] = {}  # the last clock of a chain of this client's -> its key
+        ends_slots: dict[int, str] = {}
         while structs:
             structs -= 1
-            # a map key set (content ANY, a key, no origins) in a root type
-            if data[pos] != 0x28 or data[pos + 1] != 1:
-                return None
-            size = data[pos + 2]
-            pos += 3
-            if size >= 0x80:
-                size, pos = _uint_slow(data, pos - 1)
-            name = data[pos : pos + size]
-            pos += size
-            if name == b"slots":
-                into = slots
-            elif name == b"meta":
-                into = meta
-            else:
-                return None
-            size = data[pos]
+            info = data[pos]
             pos += 1
-            if size >= 0x80:
-                size, pos = _uint_slow(data, pos - 1)
-            key = data[pos : pos + size].decode()
-            pos += size
-            if data[pos] != 1 or key in into:  # one value; each key once
-                return None
-            tag = data[pos + 1]
-            pos += 2
-            value: object
-            if tag == 119:  # a string
+            if info == 0xA8 or info == 0xA1:  # a value or a deleted run, after its origin
+                origin = data[pos]
+                pos += 1
+                if origin >= 0x80:
+                    origin, pos = _uint_slow(data, pos - 1)
+                if origin != client:
+                    return None
+                origin = data[pos]
+                pos += 1
+                if origin >= 0x80:
+                    origin, pos = _uint_slow(data, pos - 1)
+                # only a chain's end: an origin inside one would need a rule to pick
+                if origin in ends_meta:
+                    into, ends, key = meta, ends_meta, ends_meta.pop(origin)
+                elif origin in ends_slots:
+                    into, ends, key = slots, ends_slots, ends_slots.pop(origin)
+                else:
+                    return None
+            elif (info == 0x28 or info == 0x21) and data[pos] == 1:  # a key of a root map
+                size = data[pos + 1]
+                pos += 2
+                if size >= 0x80:
+                    size, pos = _uint_slow(data, pos - 1)
+                name = data[pos : pos + size]
+                pos += size
+                if name == b"slots":
+                    into, ends, began = slots, ends_slots, began_slots
+                elif name == b"meta":
+                    into, ends, began = meta, ends_meta, began_meta
+                else:
+                    return None
                 size = data[pos]
                 pos += 1
                 if size >= 0x80:
                     size, pos = _uint_slow(data, pos - 1)
-                value = data[pos : pos + size].decode()
+                key = data[pos : pos + size].decode()
                 pos += size
-            elif tag == 123 or tag == 124:  # float64, float32: whole numbers only
-                number = unpack_from(">d" if tag == 123 else ">f", data, pos)[0]
-                pos += 8 if tag == 123 else 4
-                if not (number.is_integer() and -(2**63) < number < 2**63):
+                if key in began:  # two chains for a key: a rule would pick one
                     return None
-                value = int(number)
-            elif tag == 122:  # bigint64: pycrdt's form of an int that no float holds
-                value = int.from_bytes(data[pos : pos + 8], "big", signed=True)
-                pos += 8
+                began.add(key)
             else:
                 return None
-            into[key] = value
-    if data[pos] != 0 or pos + 1 != len(data) or len(slots) != 1:  # no deletes; one writer
+            if info & 0x1F == 1:  # deleted content: its length
+                length = data[pos]
+                pos += 1
+                if length >= 0x80:
+                    length, pos = _uint_slow(data, pos - 1)
+                if not length or clock + length >= 2**31:  # yrs's clocks have 32 bits
+                    return None
+                into.pop(key, None)
+                runs.append((clock, clock + length))
+            else:
+                if data[pos] != 1:  # one value
+                    return None
+                tag = data[pos + 1]
+                pos += 2
+                value: object
+                if tag == 119:  # a string
+                    size = data[pos]
+                    pos += 1
+                    if size >= 0x80:
+                        size, pos = _uint_slow(data, pos - 1)
+                    value = data[pos : pos + size].decode()
+                    pos += size
+                elif tag == 123 or tag == 124:  # float64, float32: whole numbers only
+                    number = unpack_from(">d" if tag == 123 else ">f", data, pos)[0]
+                    pos += 8 if tag == 123 else 4
+                    if not (number.is_integer() and -(2**63) < number < 2**63):
+                        return None
+                    value = int(number)
+                elif tag == 122:  # bigint64: pycrdt's form of an int that no float holds
+                    value = int.from_bytes(data[pos : pos + 8], "big", signed=True)
+                    pos += 8
+                else:
+                    return None
+                into[key] = value
+                length = 1
+            clock += length
+            ends[clock - 1] = key
+        state[client] = clock
+        deleted[client] = runs
+    if not _deletes_only_deleted(data, pos, deleted) or len(slots) != 1:  # one writer
         return None
     return meta, slots, state
+
+
+def _deletes_only_deleted(data: bytes, pos: int, deleted: dict[int, list[tuple[int, int]]]) -> bool:
+    """Whether the delete set at ``pos`` ends the update and names only deleted runs."""
+    clients = data[pos]
+    pos += 1
+    if clients >= 0x80:
+        clients, pos = _uint_slow(data, pos - 1)
+    for _ in range(clients):
+        client = data[pos]
+        pos += 1
+        if client >= 0x80:
+            client, pos = _uint_slow(data, pos - 1)
+        runs = deleted.get(client, [])
+        ranges = data[pos]
+        pos += 1
+        if ranges >= 0x80:
+            ranges, pos = _uint_slow(data, pos - 1)
+        for _ in range(ranges):
+            start, pos = _uint_slow(data, pos)
+            length, pos = _uint_slow(data, pos)
+            if not _covered(runs, start, start + length):
+                return False
+    return pos == len(data)
+
+
+def _covered(runs: list[tuple[int, int]], start: int, end: int) -> bool:
+    """Whether runs (in clock order) cover ``start..end`` with no gap."""
+    for run_start, run_end in runs:
+        if run_start <= start < run_end:
+            start = run_end
+        if start >= end:
+            return True
+    return start >= end

@@ -7,6 +7,7 @@ answers, its answer must be pycrdt's, and the structural check must accept the u
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from fuzzing import mutate
@@ -70,15 +71,19 @@ def test_whole_floats_read_as_ints(value: float) -> None:
     assert type(meta["t"]) is int
 
 
-async def test_a_record_as_created_is_read_fresh_and_an_edited_one_by_pycrdt(tmp_path) -> None:
+async def test_records_as_peers_write_them_read_as_pycrdt_reads_them(tmp_path: Path) -> None:
+    """Created, edited again and again, deleted: read here; with note text: by pycrdt."""
     async with await Peer.open(tmp_path / "p", "dev", "main") as peer:
         rid = await peer.create("contacts", {"name": "Acme", "email": "a@b.no"})
-        created = peer.store.state(rid)
-        await peer.update("contacts", rid, {"name": "Acme AS"})
-        edited = peer.store.state(rid)
-    assert created is not None
-    assert edited is not None
-    assert assert_as_pycrdt(created)
-    assert read_fresh(edited) is None  # a slot set twice: pycrdt reads it
-    assert RecordSnapshot(edited).resolved().values["name"] == "Acme AS"
-    assert RecordSnapshot(created).resolved().values["name"] == "Acme"
+        states = [peer.store.state(rid)]
+        for n in range(3):
+            await peer.update("contacts", rid, {"name": f"Acme {n}", "phone": str(n)})
+            states.append(peer.store.state(rid))
+        order = await peer.create("orders", {"contact": rid, "total": "5.00", "notes": "hei"})
+        noted = peer.store.state(order)
+        await peer.delete("contacts", rid)
+        states.append(peer.store.state(rid))
+    assert all(state is not None and assert_as_pycrdt(state) for state in states)
+    assert noted is not None
+    assert read_fresh(noted) is None  # note text: pycrdt reads it
+    assert RecordSnapshot(states[3] or b"").resolved().values["name"] == "Acme 2"

@@ -1,11 +1,15 @@
-"""Updates shaped like a record as created, to check ``peer/yjs.py``'s :func:`read_fresh`
-against pycrdt (``tests/test_yjs_fresh.py``, ``bench/yjs_equivalence.py --fresh``).
+"""Updates shaped like a record as created, or with keys set again in place, to check
+``peer/yjs.py``'s :func:`read_fresh` against pycrdt (``tests/test_yjs_fresh.py``,
+``bench/yjs_equivalence.py --fresh``).
 
 Most are what ``read_fresh`` accepts (one or more clients setting keys of the
-``meta`` and ``slots`` maps, each key once, to strings and integers); each part
-is now and then what it must refuse: a key set twice, a clock not from 0, another
-root, an origin, a value it does not read (a fraction, an infinity, 2**63, a
-list), text that is not UTF-8, two slots, a deletion, bytes left over.
+``meta`` and ``slots`` maps to strings and integers, a key set again with the
+item before as origin, the earlier ones deleted runs in the delete set); each
+part is now and then what it must refuse: a key with two chains, an origin that
+is not a chain's end or is another client's, a right origin, a clock not from 0,
+another root, a value it does not read (a fraction, an infinity, 2**63, a
+list), text that is not UTF-8, two slots, a deleted range that was a value,
+bytes left over.
 """
 
 from __future__ import annotations
@@ -70,12 +74,47 @@ def _value(rng: random.Random) -> bytes:
     return bytes([rng.choice((125, 126, 127, 120, 121, 117, 118)), 0])
 
 
-def _item(rng: random.Random, root: str, key: str) -> bytes:
-    raw = key.encode() if rng.random() < 0.995 else BAD_UTF8[0]
-    info = 0x28 if rng.random() < 0.99 else rng.choice((0x08, 0xA8, 0x24, 0x21))
+def _content(rng: random.Random, dead: bool) -> tuple[bytes, int]:
+    """A value (ANY) or a deleted run (DELETED), and its length in clock ticks."""
+    if dead:
+        length = (
+            rng.choice((1, 1, 2, 3)) if rng.random() < 0.98 else rng.choice((0, 2**31, 2**32 + 5))
+        )
+        return varuint(length), length
     count = 1 if rng.random() < 0.99 else rng.choice((0, 2))
-    body = bytes([info, 1]) + varuint(len(root)) + root.encode() + varuint(len(raw)) + raw
-    return body + varuint(count) + b"".join(_value(rng) for _ in range(count))
+    return varuint(count) + b"".join(_value(rng) for _ in range(count)), count
+
+
+def _chain(
+    rng: random.Random, client: int, clock: int, root: str, key: str
+) -> tuple[bytes, int, int, list[tuple[int, int]]]:
+    """A key set one or more times by one client: each item after the first has the one
+    before as its origin; the earlier ones mostly deleted runs (as Yjs leaves them).
+    The items, how many, the clock after them and the deleted runs; now and then not so."""
+    raw = key.encode() if rng.random() < 0.995 else BAD_UTF8[0]
+    links = 1 if rng.random() < 0.5 else rng.randint(2, 4)
+    out, runs = bytearray(), []
+    for link in range(links):
+        dead = rng.random() < (0.85 if link < links - 1 else 0.1)
+        content, length = _content(rng, dead)
+        if link == 0:
+            info = 0x21 if dead else 0x28
+            if rng.random() < 0.01:
+                info = rng.choice((0x08, 0xA8, 0x24, 0x68))
+            head = bytes([info, 1]) + varuint(len(root)) + root.encode()
+            head += varuint(len(raw)) + raw
+        else:
+            info = 0xA1 if dead else 0xA8
+            if rng.random() < 0.01:
+                info = rng.choice((0xE8, 0x88, 0xA4))
+            origin = clock - 1 + (rng.choice((-1, 1)) if rng.random() < 0.02 else 0)
+            who = client if rng.random() < 0.99 else client + 1
+            head = bytes([info]) + varuint(who) + varuint(max(origin, 0))
+        out += head + content
+        if dead:
+            runs.append((clock, length))
+        clock += length
+    return bytes(out), links, clock, runs
 
 
 def _entries(rng: random.Random) -> list[tuple[str, str]]:
@@ -91,8 +130,23 @@ def _entries(rng: random.Random) -> list[tuple[str, str]]:
     return entries
 
 
+def _delete_set(rng: random.Random, deleted: list[tuple[int, list[tuple[int, int]]]]) -> bytes:
+    """The deleted runs, mostly; now and then one left out, or a range that is not one."""
+    out = bytearray()
+    chosen = [(c, [r for r in runs if rng.random() < 0.97]) for c, runs in deleted]
+    chosen = [(c, runs) for c, runs in chosen if runs or rng.random() < 0.02]
+    if rng.random() < 0.03 and deleted:
+        chosen.append((deleted[0][0], [(rng.randrange(6), rng.randint(1, 3))]))
+    out += varuint(len(chosen))
+    for client, runs in chosen:
+        out += varuint(client) + varuint(len(runs))
+        for start, length in runs:
+            out += varuint(start) + varuint(length)
+    return bytes(out)
+
+
 def fresh_update(rng: random.Random) -> bytes:
-    """One update of a record as created, or nearly."""
+    """One update of a record as created or with keys set again in place, or nearly."""
     entries = _entries(rng)
     clients = [53900068, 300, 7, 2**32 + 1][: rng.choice((1, 1, 2, 3))]
     if rng.random() < 0.02:
@@ -100,12 +154,18 @@ def fresh_update(rng: random.Random) -> bytes:
     if rng.random() < 0.02:
         clients.append(clients[0])
     out = bytearray(varuint(len(clients)))
+    deleted = []
     for n, client in enumerate(clients):
-        mine = entries[n :: len(clients)]
-        clock = 0 if rng.random() < 0.98 else 1
-        out += varuint(len(mine)) + varuint(client) + varuint(clock)
-        out += b"".join(_item(rng, root, key) for root, key in mine)
-    out += b"\x00" if rng.random() < 0.98 else b"\x01" + varuint(clients[0]) + b"\x01\x00\x01"
+        start = clock = 0 if rng.random() < 0.98 else 1
+        items, runs, structs = bytearray(), [], 0
+        for root, key in entries[n :: len(clients)]:
+            chain, links, clock, chain_runs = _chain(rng, client, clock, root, key)
+            items += chain
+            structs += links
+            runs += chain_runs
+        out += varuint(structs) + varuint(client) + varuint(start) + items
+        deleted.append((client, runs))
+    out += _delete_set(rng, deleted)
     if rng.random() < 0.01:
         out += b"\x00"
     return bytes(out)
