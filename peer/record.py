@@ -357,16 +357,16 @@ class RecordSnapshot(RecordContent):
     """The content of an update applied to an empty document, read once.
 
     This is the bulk path for records that arrive new (an initial sync brings
-    100k of them). A record as created is read by :func:`read_fresh` alone;
-    any other through the binding under :class:`pycrdt.Doc`, whose Python
-    wrapper (locks, root-type objects, a transaction per read) costs several
-    times what reading the content does. It holds no document: the update
-    itself is the record's state.
+    100k of them). A record one device wrote, without note text, is read by
+    :func:`read_fresh` alone; any other through the binding under
+    :class:`pycrdt.Doc`, whose Python wrapper (locks, root-type objects, a
+    transaction per read) costs several times what reading the content does.
+    It holds no document: the update itself is the record's state.
     """
 
     def __init__(self, update: bytes) -> None:
         """``ValueError`` if ``update`` is malformed or needs changes it does not hold."""
-        fresh = read_fresh(update)  # a record as created: read without pycrdt (most are)
+        fresh = read_fresh(update)  # one writer, no notes: read without pycrdt (most are)
         if fresh is not None:
             self._meta_read, self._slots_read, self._state_vector = fresh
             self._texts = {}
