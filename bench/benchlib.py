@@ -24,10 +24,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from roamsync.peer import Peer, registry
-from roamsync.peer.config import load_config
-from roamsync.peer.enrolment import init_directory, join_company
-from roamsync.peer.node import Node
+from roamsync.peer import Peer
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.org import registry
+from roamsync.peer.org.config import load_config
+from roamsync.peer.org.enrolment import init_directory, join_company
 from roamsync.transport import tls
 from roamsync.transport.channel import Channel
 from roamsync.transport.session import Session

@@ -49,8 +49,8 @@ from benchlib import (
 from pycrdt import Doc, Map
 
 from roamsync.peer import Peer
-from roamsync.peer.config import load_config
-from roamsync.peer.node import Node
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.org.config import load_config
 from roamsync.transport.channel import memory_pair
 
 ROAMSYNC = [sys.executable, "-c", "from roamsync.peer.cli import entry; entry()"]
@@ -121,7 +121,7 @@ async def sync_tls(root: Path, n: int) -> tuple[dict[str, Any], dict[str, Any], 
         office = await company.start(folder)
         await until_count(office.peer, "contacts", n, limit)
         took = time.perf_counter() - t0
-        session = hq.states[office.peer.device].session
+        session = hq.sessions.states[office.peer.device].session
         stats = stats_of(session.stats) if session is not None else {}
         await office.stop()  # out of the way of the next sync
         log("tls2: the same to another new device, a `roamsync serve` process (as in use)")

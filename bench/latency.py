@@ -28,8 +28,8 @@ from typing import Any
 
 from benchlib import Company, contact, log, machine, percentile, report, until
 
-from roamsync.peer.config import load_config, save_config
-from roamsync.peer.node import Node
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.org.config import load_config, save_config
 
 RECORDS = 10
 EDIT_LIMIT = 10.0  # seconds one edit may take to arrive before the run fails
@@ -59,7 +59,7 @@ def summary(values: list[float]) -> dict[str, float]:
 def frames(nodes: dict[str, Node]) -> int:
     total = 0
     for node in nodes.values():
-        for state in node.states.values():
+        for state in node.sessions.states.values():
             if state.session is not None:
                 total += state.session.stats.frames_out
     return total
@@ -84,7 +84,10 @@ async def run(root: Path, topology: str, edits: int) -> dict[str, Any]:
 
         def sessions_up() -> bool:
             count = sum(
-                1 for n in nodes.values() for s in n.states.values() if s.session is not None
+                1
+                for n in nodes.values()
+                for s in n.sessions.states.values()
+                if s.session is not None
             )
             return count >= 2 * expected
 

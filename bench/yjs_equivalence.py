@@ -42,7 +42,7 @@ from yjs_fresh import accepted_by_check_update, fresh_update, pycrdt_reading  # 
 from yjs_reference import check_update as reference  # noqa: E402
 from yjs_updates import yjs_update  # noqa: E402
 
-from roamsync.peer.yjs import check_update, read_fresh  # noqa: E402
+from roamsync.peer.record.yjs import check_update, read_fresh  # noqa: E402
 
 Check = Callable[[bytes], dict[int, int]]
 

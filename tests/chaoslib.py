@@ -35,10 +35,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from roamsync.peer import registry
-from roamsync.peer.clock import SKEW_ENV
-from roamsync.peer.config import DAEMON, load_config, save_config
-from roamsync.peer.enrolment import init_directory, join_company
+from roamsync.peer.core.clock import SKEW_ENV
+from roamsync.peer.org import registry
+from roamsync.peer.org.config import DAEMON, load_config, save_config
+from roamsync.peer.org.enrolment import init_directory, join_company
 from roamsync.peer.replica import Peer
 
 from conftest import PROFILE

@@ -12,14 +12,22 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from roamsync.peer import Peer, registry
-from roamsync.peer.config import load_config, save_config
-from roamsync.peer.enrolment import init_directory, join_company
-from roamsync.peer.node import Node
+from roamsync.peer import Peer
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.org import registry
+from roamsync.peer.org.config import load_config, save_config
+from roamsync.peer.org.enrolment import init_directory, join_company
 from roamsync.transport.channel import Channel, memory_pair
 from roamsync.transport.websocket import SYNC_PATH, accept, connect
 
 OpenPeer = Callable[..., Awaitable[Peer]]
+
+
+async def until(condition: Callable[[], bool], limit: float = 10.0) -> None:
+    """Wait for a condition that spans several peers or nodes, polling; bounded in time."""
+    async with asyncio.timeout(limit):
+        while not condition():  # noqa: ASYNC110 (no single event covers every peer's state)
+            await asyncio.sleep(0.005)
 
 
 class FakeClock:

@@ -35,11 +35,10 @@ from pycrdt import Doc
 
 from roamsync.peer import ApplyResult, Peer
 from roamsync.peer.record import RecordDoc
-from roamsync.peer.replica import STORE_FILE
-from roamsync.peer.store import MemoryStore, SqliteStore, Store
+from roamsync.peer.store import STORE_FILE, MemoryStore, SqliteStore, Store
 from roamsync.schema import MODULES, ProtocolError, RoamsyncError
 from roamsync.transport.channel import memory_pair
-from roamsync.transport.memory import push, sync
+from roamsync.transport.memory import sync
 from roamsync.transport.protocol import (
     ACK,
     CHANGES,
@@ -540,7 +539,7 @@ async def check_converges(peer: Peer, corpus: Corpus, touched: set[str]) -> None
     await source.apply_remote(list(corpus.source.items()))
     await source.update("contacts", "acme", {"phone": "after", "notes": "synced later"})
     new = await source.create("contacts", {"name": "New AS"}, record_id="fresh-after")
-    await push(source, peer)
+    await sync(source, peer)
     for record_id in [*corpus.ids, new]:
         if record_id in touched:
             continue  # a mutated update the replica took as a valid change

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roamsync.peer.api import ApiClient, daemon_info
-from roamsync.peer.node import Node
-from roamsync.peer.replica import STORE_FILE, Peer
+from roamsync.peer import Peer
+from roamsync.peer.api.client import ApiClient, daemon_info
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.store import STORE_FILE
 from roamsync.schema import RoamsyncError
 
 FIELDS = ("name", "phone", "email", "notes")

@@ -16,7 +16,7 @@ import random
 
 from fuzzing import varuint
 
-from roamsync.peer.yjs import MAX_DEPTH
+from roamsync.peer.record.yjs import MAX_DEPTH
 
 NUMBERS = (0, 1, 2, 7, 0x7F, 0x80, 300, 0x3FFF, 0x4000, 2**32, 2**53, 2**63, 2**64 - 1)
 TEXT = ("a", "roamsync", "ø", "æøå", "€", "😀", "\u0000", "\uffff", "x" * 200)

@@ -14,11 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from roamsync.schema import RoamsyncError
-
-
-class ChannelClosed(RoamsyncError):
-    """The other side went away, or the channel was closed."""
+from roamsync.schema import ChannelClosed
 
 
 class Channel(Protocol):

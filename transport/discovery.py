@@ -37,7 +37,7 @@ from zeroconf import Error as ZeroconfError
 from zeroconf import IPVersion, ServiceInfo, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from roamsync.schema import RoamsyncError, UsageError
+from roamsync.schema import DiscoveryError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,6 @@ TTL = 120
 _RESOLVE_TIMEOUT_MS = 2000
 _MAX_LABEL = 63  # bytes in one DNS label, the limit for an instance name
 _SAFE_LABEL = re.compile(r"[a-z0-9][a-z0-9-]*")
-
-
-class DiscoveryError(RoamsyncError):
-    """Announcing or browsing on the network failed (name taken, socket error)."""
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,12 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from roamsync.peer import Peer
-from roamsync.peer.replica import Prepared
-from roamsync.schema import ProtocolError, RoamsyncError
-from roamsync.transport.channel import Channel, ChannelClosed
+from roamsync.schema import ChannelClosed, ProtocolError, SessionRefused
+from roamsync.transport.channel import Channel
 from roamsync.transport.protocol import (
     MAX_ITEMS,
     VERSION,
@@ -60,8 +59,69 @@ def _describe(msg: Message) -> str:
     return repr(msg)
 
 
-class SessionRefused(RoamsyncError):
-    """The other side may not sync with us (other company, unknown device, old version)."""
+Prepared = asyncio.Future[Any]  # a batch the replica started reading ahead (Replica.prepare)
+FeedItem = tuple[int, str, bytes]  # (position in the feed, record id, record state)
+
+
+class Applied(Protocol):
+    @property
+    def changed(self) -> int:
+        """How many records the batch changed here."""
+
+
+class Replica(Protocol):
+    """What a session needs from the replica it syncs (``roamsync.peer.Peer`` is one).
+
+    The session reads the replica's change feed from the remote's checkpoint,
+    sends it, moves the checkpoint as acks come in, waits for local changes,
+    and hands the remote's batches to the replica to merge and store.
+    """
+
+    @property
+    def device(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def store_id(self) -> str:
+        """The replica's store: a repaired one has a new id, and peers then resend all."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def meet(self, peer: str, store_id: str) -> None:
+        """The remote's hello named this store."""
+
+    def feed(self, peer: str, after: int, limit: int) -> tuple[Sequence[FeedItem], int]:
+        """Up to ``limit`` changes for ``peer`` after position ``after``, and the position
+        read up to."""
+
+    def count_feed(self, peer: str, after: int) -> int:
+        """How many changes :meth:`feed` has left for ``peer`` (for progress)."""
+
+    def last_seq(self) -> int:
+        """The feed's last position."""
+
+    def checkpoint(self, peer: str) -> int:
+        """How far ``peer`` has acknowledged the feed."""
+
+    def set_checkpoint(self, peer: str, seq: int) -> None: ...
+    def flush_checkpoints(self) -> None: ...
+
+    def listen(self) -> asyncio.Event:
+        """An event set whenever the feed grows (until :meth:`unlisten`)."""
+
+    def unlisten(self, event: asyncio.Event) -> None: ...
+
+    def expect(self, count: int) -> None:
+        """The remote announced ``count`` records."""
+
+    def prepare(self, items: Sequence[tuple[str, bytes]], source: str) -> Prepared | None:
+        """Start reading a batch ahead of :meth:`apply_remote` (``None``: not worth it)."""
+
+    async def apply_remote(
+        self, items: Sequence[tuple[str, bytes]], source: str, prepared: Prepared | None
+    ) -> Applied:
+        """Merge and durably store a batch from ``source``."""
 
 
 @dataclass
@@ -118,7 +178,7 @@ class _Outgoing:
 class Session:
     """Sync ``peer`` with whoever is at the other end of ``channel``."""
 
-    peer: Peer
+    peer: Replica
     channel: Channel
     company: str = ""
     anti_entropy: float = 15.0
@@ -129,6 +189,8 @@ class Session:
     on_progress: Callable[[int, int], None] | None = None  # records received, expected
     stats: SessionStats = field(default_factory=SessionStats)
     remote_idle: asyncio.Event = field(default_factory=asyncio.Event)  # it sent us all it has
+    activity: asyncio.Event = field(default_factory=asyncio.Event)  # set at each step: recheck
+    _unapplied: int = 0  # frames received and not applied yet
     _expected: int = 0
     remote: Hello | None = None
     version: int = VERSION
@@ -262,9 +324,7 @@ class Session:
             return min(position, self.peer.checkpoint(self.remote_device))
         return position
 
-    async def _fill(
-        self, outgoing: _Outgoing, items: list[tuple[int, str, bytes]], upto: int
-    ) -> None:
+    async def _fill(self, outgoing: _Outgoing, items: Sequence[FeedItem], upto: int) -> None:
         """Add feed items read up to ``upto`` to the frame being filled, sending each
         frame that is full.
 
@@ -321,9 +381,11 @@ class Session:
             msg = await self._recv()
             if isinstance(msg, Changes):
                 self.remote_idle.clear()
+                self._unapplied += 1
                 await inbox.put((msg, self.peer.prepare(msg.items, remote)))
             elif isinstance(msg, Pending):
                 self.peer.expect(msg.count)
+                self._unapplied += 1
                 await inbox.put((msg, None))  # it counts what comes after the frames before it
             elif isinstance(msg, Ack):
                 self._on_ack(msg)
@@ -349,7 +411,9 @@ class Session:
                 self._expected = self.stats.records_in + msg.count
                 if msg.count == 0:
                     self.remote_idle.set()
+            self._unapplied -= 1
             self._progress()
+            self.activity.set()
 
     async def _queue_ack(self, upto: int) -> None:
         """Hand an ack to the ack loop. Only a peer that sends far past its window
@@ -382,8 +446,11 @@ class Session:
             self.on_progress(done, max(done, self._expected))
 
     def caught_up(self) -> bool:
-        """Both ways: the remote has acknowledged all we have, and sent us all it has."""
+        """Both ways: the remote has acknowledged all we have, and sent us all it has,
+        and we have stored and acknowledged all of it."""
         if self.remote is None or not self.remote_idle.is_set() or self._inflight:
+            return False
+        if self._unapplied or self._acks:
             return False
         return self.peer.checkpoint(self.remote_device) >= self.peer.last_seq()
 
@@ -394,3 +461,4 @@ class Session:
         self._inflight -= 1
         self.peer.set_checkpoint(self.remote_device, msg.upto)
         self._acked.set()
+        self.activity.set()

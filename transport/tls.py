@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from roamsync.schema import RoamsyncError
+from roamsync.schema import TlsError
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,6 @@ VALIDITY = dt.timedelta(days=20 * 365)
 # A new certificate is dated a day back, so a peer whose clock runs behind
 # (a laptop back from a trip) does not refuse it as "not yet valid".
 BACKDATE = dt.timedelta(days=1)
-
-
-class TlsError(RoamsyncError):
-    """A device identity or certificate is missing, damaged or unusable."""
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,7 @@ import ssl
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from roamsync.schema import ProtocolError
-from roamsync.transport.channel import ChannelClosed
+from roamsync.schema import ChannelClosed, ProtocolError
 from roamsync.transport.protocol import MAX_FRAME
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The daemon's local HTTP API: :mod:`.routes` (the table), :mod:`.server`, :mod:`.client`."""

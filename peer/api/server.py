@@ -1,0 +1,116 @@
+"""The daemon's local HTTP API, so the command line works while ``roamsync serve`` runs.
+
+It listens on 127.0.0.1 only, on a port the system picks, and every request
+must carry the token from ``DIR/daemon.json`` (readable by the owner only), so
+only the user who runs the daemon can use it. Each route runs one operation
+of :mod:`roamsync.peer.ops` (the table is :mod:`.routes`), its arguments
+checked against the operation's signature first. Errors come back as JSON
+``{"error": "<RoamsyncError subclass>", "message": ..., "details": ...}`` with
+the status :func:`roamsync.schema.errors.http_status` gives; a malformed body
+is a 400 naming the argument, never a 500.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from roamsync.peer.api.routes import PREFIX, ROUTES, Route
+from roamsync.peer.api.wire import to_json
+from roamsync.peer.daemon.metrics import CONTENT_TYPE, render_metrics
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.ops.args import bind
+from roamsync.peer.org.config import DAEMON
+from roamsync.peer.store.files import write_atomically
+from roamsync.schema import InvalidArgumentError, RoamsyncError
+from roamsync.schema.errors import http_status
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+METRICS_PATH = "/metrics"
+
+
+class Api:
+    """The routes over one node."""
+
+    def __init__(self, node: Node, token: str) -> None:
+        self.node = node
+        self.token = token
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard])
+        for route in ROUTES:
+            app.router.add_route(route.method, PREFIX + route.path, self._handler(route))
+        app.router.add_get(METRICS_PATH, self._metrics)
+        return app
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "")
+        scrape = request.path == METRICS_PATH  # Prometheus scrapes without the token; loopback only
+        if not scrape and not secrets.compare_digest(given, f"Bearer {self.token}"):
+            return web.json_response({"error": "Unauthorized", "message": "bad token"}, status=401)
+        return await handler(request)
+
+    def _handler(self, route: Route) -> Handler:
+        async def handle(request: web.Request) -> web.Response:
+            try:
+                args = bind(route.op, await _raw_args(route, request), text=route.method == "GET")
+                result = await route.op(self.node, **args)
+            except RoamsyncError as exc:
+                return _json(exc.to_wire(), http_status(exc))
+            return _json(result, 200)
+
+        return handle
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=render_metrics(self.node), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _raw_args(route: Route, request: web.Request) -> dict[str, Any]:
+    """The arguments a request gives: path, then the query (GET) or the JSON body."""
+    args: dict[str, Any] = dict(request.match_info)
+    if route.method == "GET":
+        for name, value in request.query.items():
+            if name in args:
+                raise InvalidArgumentError(name, "is given twice")
+            args[name] = value
+        return args
+    raw = await request.read()
+    if not raw.strip():
+        body: Any = {}
+    else:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidArgumentError("body", f"is not JSON: {exc}") from None
+    if route.body is not None:
+        args[route.body] = body
+        return args
+    if not isinstance(body, dict):
+        raise InvalidArgumentError("body", "expects a JSON object of arguments")
+    for name in body:
+        if name in args:
+            raise InvalidArgumentError(name, "is given twice")
+    return args | body
+
+
+def _json(value: Any, status: int) -> web.Response:
+    return web.Response(body=to_json(value), status=status, content_type="application/json")
+
+
+async def start_api(node: Node) -> web.AppRunner:
+    """Serve the API on 127.0.0.1 and write ``daemon.json`` for the command line."""
+    token = secrets.token_urlsafe(24)
+    runner = web.AppRunner(Api(node, token).app(), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    info = {"port": port, "token": token, "pid": os.getpid(), "sync_port": node.port}
+    write_atomically(node.folder / DAEMON, orjson.dumps(info), mode=0o600)
+    return runner

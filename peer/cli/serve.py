@@ -1,0 +1,144 @@
+"""``roamsync serve``: the device headless, syncing until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import logging.handlers
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from roamsync.peer.api.server import start_api
+from roamsync.peer.cli.commands import DIR, main
+from roamsync.peer.cli.run import run
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.org.config import DAEMON, LOG
+from roamsync.peer.store import SqliteStore
+from roamsync.schema import StoreDamagedError, UsageError
+
+log = logging.getLogger("roamsync")
+
+
+@main.command()
+@DIR
+@click.option("--peer", "peers", multiple=True, help="host:port of a peer to dial (repeatable).")
+@click.option("--no-discovery", is_flag=True, help="Do not use zeroconf.")
+@click.option(
+    "--anti-entropy", type=float, default=None, help="Seconds between repair passes [15]."
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar for large syncs [on a terminal].",
+)
+def serve(
+    folder: Path,
+    peers: tuple[str, ...],
+    no_discovery: bool,
+    anti_entropy: float | None,
+    progress: bool | None,
+) -> None:
+    """Run the device headless: sync with peers until SIGTERM or Ctrl-C."""
+    _log_to_file(folder)
+    show = sys.stderr.isatty() if progress is None else progress
+    run(_serve(folder, list(peers), not no_discovery, anti_entropy, show))
+
+
+def _log_to_file(folder: Path) -> None:
+    """The trace log: roamsync's own debug lines (every frame, merge and refusal) and
+    other libraries' info, in DIR/roamsync.log, rotated at 5 MB, 3 files kept;
+    warnings also on stderr."""
+    handler = logging.handlers.RotatingFileHandler(folder / LOG, maxBytes=5 << 20, backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    for existing in root.handlers:
+        existing.setLevel(max(existing.level, logging.WARNING))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("roamsync").setLevel(logging.DEBUG)
+
+
+async def _serve(
+    folder: Path,
+    peers: list[str],
+    discovery: bool,
+    anti_entropy: float | None,
+    progress: bool,
+) -> None:
+    node = await Node.open(folder)
+    if node.config.offline and peers:
+        await node.stop()
+        raise UsageError("sync settings are locked while working offline (roamsync online)")
+    if anti_entropy is not None:
+        node.config.anti_entropy = anti_entropy
+    bars = ProgressBars() if progress else None
+    if bars is not None:
+        node.sessions.on_progress = bars.update
+    node.config.peers = [*node.config.peers, *(p for p in peers if p not in node.config.peers)]
+    stop = asyncio.Event()
+    damage: list[StoreDamagedError] = []
+
+    def damaged(exc: StoreDamagedError) -> None:  # found while serving: stop, and say so
+        damage.append(exc)
+        stop.set()
+
+    if isinstance(node.peer.store, SqliteStore):
+        node.peer.store.on_damage = damaged
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = None
+    try:
+        await node.start(discovery=discovery and node.config.discovery)
+        runner = await start_api(node)
+        click.echo(
+            f"serving {node.config.name} ({node.peer.role}) on {node.config.listen}:{node.port}"
+        )
+        sys.stdout.flush()
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        if bars is not None:
+            bars.close()
+        if runner is not None:
+            await runner.cleanup()
+        await node.stop()
+        with contextlib.suppress(FileNotFoundError):
+            (folder / DAEMON).unlink()
+    if damage:
+        raise damage[0]
+
+
+class ProgressBars:
+    """One tqdm bar per peer while a large sync runs: records done of total, rate, time left."""
+
+    THRESHOLD = 100  # smaller syncs finish before a bar would be any use
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tqdm[Any]] = {}
+
+    def update(self, device: str, done: int, total: int) -> None:
+        bar = self.bars.get(device)
+        if bar is None:
+            if total - done < self.THRESHOLD:
+                return
+            bar = self.bars[device] = tqdm(
+                total=total, desc=f"sync {device}", unit=" records", file=sys.stderr
+            )
+        bar.total = max(bar.total or 0, total)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+            del self.bars[device]
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()

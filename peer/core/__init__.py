@@ -1,0 +1,1 @@
+"""Pure cores, no I/O: the hybrid logical clock, the priority layer, numbering rules."""

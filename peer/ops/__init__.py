@@ -1,0 +1,60 @@
+"""One function per user operation: the command line, the local API and the web pages call these.
+
+Each operation takes its context first (a :class:`~roamsync.peer.daemon.node.Node`,
+or for those that set a directory up, its folder), then typed arguments, and
+returns plain data (dicts and lists) that the command line prints and the API
+sends as JSON. Arguments from outside are checked against the signature by
+:func:`~roamsync.peer.ops.args.bind` first, the same way for every caller.
+
+The command line runs an operation through the daemon's local API when
+``roamsync serve`` runs on the directory (:mod:`roamsync.peer.api`), and on the
+directory's node, opened for the call, when it does not: the same function
+either way.
+"""
+
+from roamsync.peer.ops.company import company, disconnect, init, invite, join, repair
+from roamsync.peer.ops.records import (
+    create,
+    delete,
+    find,
+    get,
+    list_records,
+    rejections,
+    restore,
+    update,
+)
+from roamsync.peer.ops.sync import (
+    conflicts,
+    devices,
+    history,
+    log,
+    offline,
+    online,
+    resolve,
+    status,
+)
+
+__all__ = [
+    "company",
+    "conflicts",
+    "create",
+    "delete",
+    "devices",
+    "disconnect",
+    "find",
+    "get",
+    "history",
+    "init",
+    "invite",
+    "join",
+    "list_records",
+    "log",
+    "offline",
+    "online",
+    "rejections",
+    "repair",
+    "resolve",
+    "restore",
+    "status",
+    "update",
+]

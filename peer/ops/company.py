@@ -1,0 +1,74 @@
+"""Operations on the company: its profile, devices (invite, join, disconnect), set-up, repair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.ops.args import Name, Range
+from roamsync.peer.org import company as profile
+from roamsync.peer.org import registry
+from roamsync.peer.org.config import Config, load_config
+from roamsync.peer.org.enrolment import init_directory, join_company
+from roamsync.peer.replica.repair import RepairReport, repair_store
+from roamsync.schema import UsageError
+
+NewRole = Literal["office", "travel"]
+InvitationSeconds = Annotated[float, Range(60, registry.MAX_TTL, "seconds")]
+Role = Literal["main", "office", "travel"]
+
+
+async def company(
+    node: Node,
+    name: str | None = None,
+    address: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    org_number: str | None = None,
+) -> dict[str, Any]:
+    """The company profile and what enrolment still needs; with fields, register them
+    first (main only)."""
+    given = {"name": name, "address": address, "phone": phone, "email": email}
+    fields = {k: v for k, v in (given | {"org_number": org_number}).items() if v is not None}
+    if fields:
+        await profile.set_profile(node.peer, fields)
+    return {"profile": profile.profile(node.peer), "missing": profile.missing(node.peer)}
+
+
+async def invite(
+    node: Node, role: NewRole = "office", ttl: InvitationSeconds = registry.DEFAULT_TTL
+) -> dict[str, str]:
+    """On main: a single-use enrolment code for a new device, valid ``ttl`` seconds."""
+    if node.config.sample:
+        raise UsageError("this is a sample company: it never syncs")
+    profile.check_criteria(node.peer)
+    code = registry.invite(node.peer, node.identity.fingerprint, role, ttl)
+    return {"code": code}
+
+
+async def disconnect(node: Node, device: str) -> dict[str, str]:
+    """On main: revoke a device (by name or id); its data stays."""
+    entry = await registry.revoke(node.peer, device)
+    return {"device": entry.device, "name": entry.name, "status": entry.status}
+
+
+async def join(folder: Path, code: str, peer: str) -> Config:
+    """Enrol the device in ``folder`` with main at ``peer`` (host:port), using a code from
+    ``invite``. Its context is a directory, not a node: it has not joined a company yet."""
+    return await join_company(folder, code, peer)
+
+
+async def init(folder: Path, name: Name, role: Role, company_name: Name, **options: Any) -> Config:
+    """Create a device in ``folder``: its key, certificate and configuration; on main,
+    the company (``options``: those of :func:`~roamsync.peer.org.enrolment.init_directory`)."""
+    return await init_directory(folder, name=name, role=role, company_name=company_name, **options)
+
+
+async def repair(folder: Path, force: bool = False) -> RepairReport:
+    """Rebuild a damaged store (``serve`` stopped): keep the damaged file, salvage its
+    records, re-sync the rest (``force``: a store that is not damaged too)."""
+    config = load_config(folder)
+    return await repair_store(
+        folder, device=config.device, role=config.role, label=config.name, force=force
+    )

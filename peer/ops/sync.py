@@ -1,0 +1,142 @@
+"""Operations on syncing: status, devices, the sync log and history, conflicts, offline work."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from roamsync.peer.daemon import checkout, journal
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.ops.args import Scalar, Seconds
+from roamsync.peer.org import registry
+
+Policy = Literal["central", "local", "latest", "manual"]
+
+
+async def status(node: Node) -> dict[str, Any]:
+    """This device, its health (green, yellow, red, with the reason) and its sync peers."""
+    peer = node.peer
+    peers = []
+    for state in node.sessions.states.values():
+        stats = state.session.stats if state.session is not None else None
+        peers.append(
+            {
+                "device": state.device,
+                "connected": state.session is not None,
+                "address": state.address,
+                "since": state.connected_since,
+                "last_seen": state.last_seen,
+                "last_error": state.last_error,
+                "behind": peer.last_seq() - peer.checkpoint(state.device),
+                "records_in": stats.records_in if stats else 0,
+                "records_out": stats.records_out if stats else 0,
+            }
+        )
+    health, reason = _health(node, peers)
+    return {
+        "device": peer.device,
+        "name": node.config.name,
+        "role": peer.role,
+        "company": node.config.company_name,
+        "port": node.port,
+        "changes": peer.last_seq(),
+        "offline_since": node.config.offline_since or None,
+        "health": health,
+        "reason": reason,
+        "last_error": node.last_error,
+        "peers": peers,
+    }
+
+
+def _health(node: Node, peers: list[dict[str, Any]]) -> tuple[str, str]:
+    """Green: connected and caught up. Yellow: working offline, alone, or catching up.
+    Red: the daemon is not running, or no peer is connected and the last attempt failed."""
+    connected = [p for p in peers if p["connected"]]
+    if node.config.offline:
+        return "yellow", f"working offline since {node.config.offline_since}"
+    if not node.serving:
+        return "red", "the daemon is not running (roamsync serve)"
+    if not connected:
+        if node.last_error:
+            return "red", f"no peer connected; last error: {node.last_error}"
+        return "yellow", "no peer connected"
+    behind = [p["device"] for p in connected if p["behind"] > 0]
+    if behind:
+        return "yellow", "catching up with " + ", ".join(behind)
+    return "green", f"in sync with {len(connected)} peer(s)"
+
+
+async def devices(node: Node) -> list[dict[str, Any]]:
+    """The registry with who is online now and when each was last seen."""
+    rows = []
+    for entry in registry.devices(node.peer):
+        state = node.sessions.states.get(entry.device)
+        online = entry.device == node.peer.device or node.sessions.is_running(entry.device)
+        last_seen = state.last_seen if state is not None else None
+        offline_since = _offline_since(node, entry.device)
+        rows.append(
+            {
+                "device": entry.device,
+                "name": entry.name,
+                "role": entry.role,
+                "status": entry.status,
+                "online": online and offline_since is None,
+                "offline_since": offline_since,
+                "last_seen": time.time() if online else last_seen,
+            }
+        )
+    return rows
+
+
+def _offline_since(node: Node, device: str) -> str | None:
+    """When the device checked out, from its replicated status record; None if online."""
+    if node.peer.store.view(f"status-{device}") is None:
+        return None
+    status = node.peer.get("device_status", f"status-{device}")
+    return str(status["since"]) if status["offline"] else None
+
+
+async def conflicts(node: Node, pending: bool = False) -> list[dict[str, Any]]:
+    """The conflict log (``pending``: only those waiting for a manual decision), each
+    writer also named as the registry names it."""
+    names = {e.device: e.name for e in registry.devices(node.peer)}
+    rows = []
+    for conflict in node.peer.conflicts():
+        if pending and conflict.status != "pending":
+            continue
+        row = dict(conflict.__dict__)
+        for version in [*row["values"], row["winner"]]:
+            version["name"] = names.get(version["device"], version["device"])
+        rows.append(row)
+    return rows
+
+
+async def resolve(
+    node: Node, record: str, field: str, pick: int | None = None, value: Scalar = None
+) -> dict[str, Any]:
+    """Settle one pending conflict by hand: ``pick`` a listed value or give a ``value``."""
+    module = node.peer.module_of(record)
+    await node.peer.resolve(module, record, field, pick=pick, value=value)
+    return node.peer.get(module, record)
+
+
+async def offline(node: Node, force: bool = False, within: Seconds = 30.0) -> dict[str, Any]:
+    """Check out: a final sync, then work offline (``force``: even if no peer answers)."""
+    await node.ensure_started()
+    return await checkout.check_out(node, within, force)
+
+
+async def online(node: Node, policy: Policy = "central", within: Seconds = 30.0) -> dict[str, Any]:
+    """Check in: sync, settle this device's conflicts by ``policy``, clear the offline flag."""
+    await node.ensure_started()
+    return await checkout.check_in(node, policy, within)
+
+
+async def log(node: Node) -> list[dict[str, Any]]:
+    """The sync log: the latest 20 sessions with each peer, newest first."""
+    return journal.sync_log(node.peer)
+
+
+async def history(node: Node) -> list[dict[str, Any]]:
+    """Records uploaded and downloaded per day and peer over the last 7 days."""
+    return journal.history(node.peer)

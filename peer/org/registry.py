@@ -1,0 +1,142 @@
+"""The company's device registry and enrolment invitations.
+
+The registry is an ordinary replicated module, ``devices``, that only main
+may write (the permission layer enforces it on every replica). Each entry has
+the record id ``device-<device id>`` and holds the device's name, role, full
+certificate fingerprint, certificate and status. Peers accept a TLS
+connection only from a certificate whose fingerprint has an active entry.
+
+Invitations live only on main (its store's metadata): a code is
+``<main fingerprint>.<invitation id>.<secret>``. The fingerprint lets the
+joining device check it is talking to the real main before it sends the
+secret; five wrong secrets for one invitation lock it; it expires and can be
+used once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, replace
+
+from roamsync.peer.org.config import device_id
+from roamsync.peer.replica import Peer
+from roamsync.peer.store.meta import Invitation
+from roamsync.schema import InvitationError, PermissionDeniedError, UsageError
+
+MAX_ATTEMPTS = 5
+DEFAULT_TTL = 24 * 3600.0
+MAX_TTL = 30 * 24 * 3600.0  # an invitation is valid at most 30 days
+
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    device: str
+    name: str
+    role: str
+    fingerprint: str
+    cert: str
+    status: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+def entry_id(device: str) -> str:
+    return f"device-{device}"
+
+
+def devices(peer: Peer) -> list[DeviceEntry]:
+    return [
+        DeviceEntry(
+            device=device_id(r["fingerprint"]),
+            name=r["name"],
+            role=r["role"],
+            fingerprint=r["fingerprint"],
+            cert=r["cert"],
+            status=r["status"] or "active",
+        )
+        for r in peer.list("devices")
+    ]
+
+
+def lookup(peer: Peer, fingerprint: str | None) -> DeviceEntry | None:
+    """The active registry entry for a certificate fingerprint, if any."""
+    if not fingerprint:
+        return None
+    for entry in devices(peer):
+        if entry.fingerprint == fingerprint and entry.active:
+            return entry
+    return None
+
+
+async def enroll(peer: Peer, name: str, role: str, fingerprint: str, cert: str) -> DeviceEntry:
+    """Add a device to the registry (main only)."""
+    if any(e.name == name and e.active for e in devices(peer)):
+        raise UsageError(f"a device named {name!r} is enrolled already")
+    fields = {"name": name, "role": role, "fingerprint": fingerprint, "cert": cert}
+    record = entry_id(device_id(fingerprint))
+    if peer.store.state(record) is None:
+        await peer.create("devices", {**fields, "status": "active"}, record_id=record)
+    else:  # enrolled before and revoked: enrol again
+        await peer.update("devices", record, {**fields, "status": "active"})
+    return DeviceEntry(device_id(fingerprint), name, role, fingerprint, cert, "active")
+
+
+async def revoke(peer: Peer, device_or_name: str) -> DeviceEntry:
+    """Disconnect a device: its certificate is no longer accepted; its data stays."""
+    for entry in devices(peer):
+        if device_or_name in (entry.device, entry.name, entry.fingerprint) and entry.active:
+            if entry.device == peer.device:
+                raise UsageError("main cannot disconnect itself")
+            await peer.update("devices", entry_id(entry.device), {"status": "revoked"})
+            return DeviceEntry(**{**entry.__dict__, "status": "revoked"})
+    raise UsageError(f"no enrolled device {device_or_name!r}")
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def invite(peer: Peer, fingerprint: str, role: str, ttl: float = DEFAULT_TTL) -> str:
+    """Create a single-use invitation on main and return its code."""
+    if peer.role != "main":
+        raise PermissionDeniedError("only the main device can invite devices")
+    if role not in ("office", "travel"):
+        raise UsageError(f"a new device is office or travel, not {role!r}")
+    if not (isinstance(ttl, int | float) and 0 < ttl <= MAX_TTL):  # NaN fails this too
+        raise UsageError(f"an invitation is valid for 0 to {MAX_TTL:.0f} seconds, not {ttl!r}")
+    invitation = secrets.token_hex(3)
+    secret = secrets.token_urlsafe(9)
+    peer.meta.save_invitation(invitation, Invitation(_hash(secret), role, time.time() + ttl))
+    return f"{fingerprint}.{invitation}.{secret}"
+
+
+def parse_code(code: str) -> tuple[str, str, str]:
+    """(main fingerprint, invitation id, secret) of an invitation code."""
+    parts = code.strip().split(".")
+    if len(parts) != 3 or len(parts[0]) != 64 or not all(parts):
+        raise InvitationError("that is not a roamsync invitation code")
+    return parts[0], parts[1], parts[2]
+
+
+def redeem(peer: Peer, invitation: str, secret: str) -> str:
+    """Use an invitation; returns the role it grants. Counts wrong secrets and locks."""
+    found = peer.meta.invitation(invitation)
+    if found is None:
+        raise InvitationError("unknown invitation")
+    if found.used:
+        raise InvitationError("this invitation has been used")
+    if found.attempts >= MAX_ATTEMPTS:
+        raise InvitationError("this invitation is locked after too many wrong codes")
+    if time.time() > found.expires:
+        raise InvitationError("this invitation has expired")
+    if not hmac.compare_digest(found.hash, _hash(secret)):
+        found = replace(found, attempts=found.attempts + 1)
+        peer.meta.save_invitation(invitation, found)
+        raise InvitationError(f"wrong code ({MAX_ATTEMPTS - found.attempts} attempts left)")
+    peer.meta.save_invitation(invitation, replace(found, used=True))
+    return found.role

@@ -1,0 +1,163 @@
+"""The merge pipeline: record updates from another replica, checked, merged and stored.
+
+For each update of a batch:
+
+* a record new here is read as an :class:`~roamsync.peer.replica.arrival.Arrival`
+  (by the worker process for large batches, else here);
+* a record held here is merged into its document, its structure and data
+  checked (:meth:`~roamsync.peer.record.RecordContent.check`), and the merged
+  changes checked against the permission matrix
+  (:func:`~roamsync.peer.replica.rows.violation`).
+
+What is malformed is logged and dropped; what breaks the matrix is logged,
+recorded as a rejection and dropped; the same on every replica. The rest is
+stored in one commit, and main then numbers the provisional quotes and orders
+that arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from roamsync.peer.record import RecordContent, RecordDoc
+from roamsync.peer.replica.arrival import (
+    MALFORMED,
+    READY,
+    REJECTED,
+    UNCHANGED,
+    Arrival,
+    Plain,
+    arrive,
+)
+from roamsync.peer.replica.numbering import Numbering
+from roamsync.peer.replica.preparer import Preparer
+from roamsync.peer.replica.records import Records
+from roamsync.peer.replica.rows import violation
+
+log = logging.getLogger(__name__)
+
+Prepared = asyncio.Future[list[Plain]]  # arrivals a worker is reading (Merger.prepare)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What merging a batch of remote updates did."""
+
+    changed: int = 0
+    rejected: int = 0
+    malformed: int = 0
+
+
+class Merger:
+    def __init__(self, records: Records, numbering: Numbering, preparer: Preparer) -> None:
+        self.records = records
+        self.numbering = numbering
+        self.preparer = preparer
+
+    def prepare(self, items: Sequence[tuple[str, bytes]], source: str = "") -> Prepared | None:
+        """Start reading a large batch in the worker process (``None`` if the batch is
+        small or there is no worker)."""
+        return self.preparer.submit(items, source or None)
+
+    def expect(self, count: int) -> None:
+        """A peer says ``count`` records are coming: make ready to read them."""
+        self.preparer.warm(count)
+
+    def merge(
+        self,
+        items: Sequence[tuple[str, bytes]],
+        source: str,
+        arrivals: list[Arrival] | None,
+    ) -> ApplyResult:
+        """Merge and store a batch; ``arrivals``: what the worker read of these items."""
+        records = self.records
+        changed: dict[str, RecordContent | Arrival] = {}
+        arrived_new: set[str] = set()
+        states: dict[str, bytes] = {}
+        rejected = malformed = 0
+        missing = {rid for rid, _ in items if rid not in records.cache}
+        stored = records.store.states(missing)  # one query for the batch, not one per record
+        for index, (record_id, update) in enumerate(items):
+            existing = self._merge_base(record_id, states, stored, missing)
+            outcome: RecordContent | Arrival | str
+            if existing is None:  # new here: what the worker read, if it did
+                arrival = arrivals[index] if arrivals else arrive(record_id, update, source or None)
+                outcome = self._arrived(record_id, arrival, source)
+            else:
+                outcome = self._merge_one(record_id, update, source, existing)
+            if isinstance(outcome, Arrival):
+                changed[record_id] = outcome
+                states[record_id] = update  # applied to nothing, the update is the state
+                arrived_new.add(record_id)
+            elif isinstance(outcome, RecordDoc):
+                changed[record_id] = outcome
+                state = states[record_id] = outcome.encode()
+                if state == update:  # we hold exactly what the source sent: no echo
+                    arrived_new.add(record_id)
+                else:
+                    arrived_new.discard(record_id)
+            elif outcome == REJECTED:
+                rejected += 1
+            elif outcome == MALFORMED:
+                malformed += 1
+        origins = {record_id: source for record_id in arrived_new} if source else {}
+        records.commit(changed.items(), report=True, origins=origins, states=states)
+        if records.role == "main":
+            self.numbering.assign()
+        return ApplyResult(len(changed), rejected, malformed)
+
+    def _merge_base(
+        self,
+        record_id: str,
+        states: Mapping[str, bytes],
+        stored: Mapping[str, bytes],
+        missing: set[str],
+    ) -> RecordDoc | None:
+        """The document an item of a batch merges into: a copy of what an earlier item of
+        the batch made (so that a bad item cannot spoil it), else the cached or stored one."""
+        cache = self.records.cache
+        if record_id in states:
+            return cache.load(states[record_id])
+        existing = cache.cached(record_id)
+        if existing is not None:
+            return existing
+        # Not cached when the batch began (``stored`` has it), or evicted since by a bad item.
+        store = self.records.store
+        state = stored.get(record_id) if record_id in missing else store.state(record_id)
+        return None if state is None else cache.load(state)
+
+    def _arrived(self, record_id: str, arrival: Arrival, source: str) -> Arrival | str:
+        """A record this replica has never had: the arrival if it is stored, else its outcome
+        (logged, and recorded if rejected)."""
+        if arrival.outcome == MALFORMED:
+            log.warning(
+                "malformed update for record %s from %s: %s", record_id, source, arrival.reason
+            )
+        elif arrival.outcome == REJECTED:
+            self.records.reject(record_id, arrival.module, source, arrival.reason)
+        return arrival if arrival.outcome == READY else arrival.outcome
+
+    def _merge_one(
+        self, record_id: str, update: bytes, source: str, existing: RecordDoc
+    ) -> RecordContent | str:
+        before = existing.state_vector()
+        identity = (existing.module, existing.creator)
+        try:
+            changed = existing.apply(update)
+            if changed:
+                existing.check()  # a well-formed Yjs update can still carry malformed data
+        except ValueError as exc:  # an update or record that does not decode (record/)
+            log.warning("malformed update for record %s from %s: %s", record_id, source, exc)
+            self.records.cache.evict(record_id)
+            return MALFORMED
+        if not changed:
+            return UNCHANGED
+        reason = violation(existing, before, identity)
+        if reason is None:
+            return existing
+        self.records.cache.evict(record_id)  # the store still has the state before
+        self.records.reject(record_id, str(existing.module), source, reason)
+        return REJECTED

@@ -1,0 +1,354 @@
+"""A replica: the public :class:`Peer` API over the store, the records and the priority layer.
+
+>>> async def example(path):
+...     async with await Peer.open(path, device="laptop-1", role="travel") as peer:
+...         acme = await peer.create("contacts", {"name": "Acme AS"})
+...         order = await peer.create("orders", {"contact": acme, "total": "120.00"})
+...         return peer.get("orders", order)["number"]      # 'P-laptop-1-1'
+
+Every write is validated, checked against the permission matrix and stored
+durably before the call returns; bad input raises an error from the
+:mod:`roamsync.schema.errors` tree and writes nothing.
+
+``Peer`` is a facade: lifecycle, writes and reads are here; the work is done by
+:class:`~.records.Records` (documents, views, the one commit path),
+:class:`~.merge.Merger` (the merge pipeline), :class:`~.feed.ChangeFeed` (the
+change feed and checkpoints), :class:`~.conflicts.ConflictLog` (conflicts and
+policies), :class:`~.numbering.Numbering`, :class:`~.cache.DocCache` and the
+worker (:class:`~.worker.Preparer`). ``Peer`` implements the
+:class:`~roamsync.transport.session.Replica` protocol a sync session needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NewType
+
+from roamsync.peer.core.clock import HybridClock, system_wall
+from roamsync.peer.core.priority import DELETED
+from roamsync.peer.replica.cache import DocCache
+from roamsync.peer.replica.conflicts import Conflict, ConflictLog
+from roamsync.peer.replica.feed import ChangeFeed, FeedItem
+from roamsync.peer.replica.merge import ApplyResult, Merger, Prepared
+from roamsync.peer.replica.numbering import Numbering
+from roamsync.peer.replica.preparer import Preparer
+from roamsync.peer.replica.records import Records, RecordView, load_view, present
+from roamsync.peer.store import STORE_FILE, Meta, Rejection, SqliteStore, Store
+from roamsync.peer.store.meta import Owner
+from roamsync.schema import (
+    ROLES,
+    PeerClosedError,
+    RecordNotFoundError,
+    StoreError,
+    UsageError,
+    check,
+    get_module,
+    validate_fields,
+)
+
+RecordId = NewType("RecordId", str)
+DeviceId = NewType("DeviceId", str)
+RecordViews = list[RecordView]  # aliases, since Peer.list shadows the builtin in the class
+Feed = tuple[list[FeedItem], int]
+
+
+class Peer:
+    """One device's full replica of the company database."""
+
+    def __init__(
+        self,
+        store: Store,
+        device: str,
+        role: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        cache_size: int = 2048,
+        policy: str = "central",
+        label: str | None = None,
+        workers: int | None = None,
+    ) -> None:
+        if role not in ROLES:
+            raise UsageError(f"role must be one of {ROLES}, not {role!r}")
+        self.store = store
+        self.meta = Meta(store)
+        self.device = DeviceId(device)
+        self.role = role
+        self._closed = False
+        self.client_id = self._init_identity()
+        self.clock = HybridClock(self.meta.hlc(), system_wall() if clock is None else clock)
+        self.changefeed = ChangeFeed(store, self.meta)
+        self.cache = DocCache(store, self.client_id, cache_size)
+        self.records = Records(
+            store, self.cache, self.changefeed, self.clock, device=self.device, role=role
+        )
+        self.numbering = Numbering(self.records, self.meta, label or device)
+        self.conflict_log = ConflictLog(self.records, policy)
+        self.merger = Merger(self.records, self.numbering, Preparer(workers))
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        device: str = "device",
+        role: str = "office",
+        **options: Any,
+    ) -> Peer:
+        """Create or reopen the replica stored in directory ``path``."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (instant, local)
+        peer = cls(SqliteStore(folder / STORE_FILE), device, role, **options)
+        if peer.role == "main":
+            peer.numbering.assign()  # finish numbering a crash may have interrupted
+        return peer
+
+    def _init_identity(self) -> int:
+        if not self.meta.store_id():  # the SQLite store makes its own at open
+            self.meta.save(Meta.store_id_entry(secrets.token_hex(8)))
+        owner = self.meta.owner()
+        if owner is None:
+            client_id = secrets.randbits(31) << 1  # even: client_id + 1 is its notes lane
+            self.meta.set_owner(Owner(self.device, self.role, client_id))
+            return client_id
+        if (owner.device, owner.role) != (self.device, self.role):
+            raise StoreError(
+                f"this store belongs to device {owner.device!r} with role {owner.role!r}, "
+                f"not {self.device!r} with role {self.role!r}"
+            )
+        return owner.client_id
+
+    @property
+    def label(self) -> str:
+        """This device's name in provisional numbers: P-<label>-<n>."""
+        return self.numbering.label
+
+    @property
+    def policy(self) -> str:
+        """How this device's conflicts are settled (the last policy applied)."""
+        return self.conflict_log.policy
+
+    async def __aenter__(self) -> Peer:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if not self._closed:
+            self.changefeed.flush()
+            self._closed = True
+            self.merger.preparer.close()
+            self.cache.clear()
+            self.store.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PeerClosedError(f"peer {self.device!r} is closed")
+
+    # -- writes -------------------------------------------------------------
+
+    async def create(
+        self, module: str, fields: Mapping[str, object], *, record_id: str | None = None
+    ) -> RecordId:
+        """Create a record and return its id (a new random one unless ``record_id``)."""
+        self._check_open()
+        mod = get_module(module)
+        check(self.role, module, "create", own=True)
+        values = validate_fields(module, fields, creating=True)
+        self.records.check_references(mod, values)
+        if record_id is None:
+            record_id = secrets.token_hex(10)
+        elif not (0 < len(record_id) <= 64 and record_id.isascii()):
+            raise UsageError(f"record id {record_id!r} is not 1-64 ASCII characters")
+        elif self.store.state(record_id) is not None:
+            raise UsageError(f"record {record_id!r} exists already")
+        rec = self.cache.load()
+        entries: dict[str, str] = {}
+        t = self.clock.now()
+        if mod.numbered:
+            values["number"] = self.numbering.next_number(module, entries)
+        with rec.doc.transaction():
+            rec.init(module, self.device, self.role, t)
+        self.records.write(rec, mod, t, values)
+        self.records.commit([(record_id, rec)], entries)
+        return RecordId(record_id)
+
+    async def update(self, module: str, record_id: str, fields: Mapping[str, object]) -> None:
+        """Change some fields of a record; ``None`` clears a field."""
+        self._check_open()
+        mod = get_module(module)
+        rec = self.records.live(module, record_id)
+        check(self.role, module, "edit", own=rec.creator == self.device)
+        values = validate_fields(module, fields, creating=False)
+        self.records.check_references(mod, values)
+        self.records.write(rec, mod, self.clock.now(), values)
+        self.records.commit([(record_id, rec)])
+
+    async def delete(self, module: str, record_id: str) -> None:
+        """Delete a record. Edits made concurrently elsewhere lose to the delete (logged)."""
+        self._check_open()
+        rec = self.records.live(module, record_id)
+        self._mark_deleted(module, record_id, rec, deleted=True)
+
+    async def restore(self, module: str, record_id: str) -> None:
+        """Undo a delete, bringing back the record with every edit it had."""
+        self._check_open()
+        rec = self.records.doc(record_id)
+        if rec is None or rec.module != module:
+            raise RecordNotFoundError(module, record_id)
+        self._mark_deleted(module, record_id, rec, deleted=False)
+
+    def _mark_deleted(self, module: str, record_id: str, rec: Any, *, deleted: bool) -> None:
+        mod = get_module(module)
+        check(self.role, module, "delete", own=rec.creator == self.device)
+        self.records.write(rec, mod, self.clock.now(), {DELETED: deleted})
+        self.records.commit([(record_id, rec)])
+
+    # -- reads --------------------------------------------------------------
+
+    def get(self, module: str, record_id: str) -> dict[str, Any]:
+        """The resolved fields of a record, plus ``id``."""
+        self._check_open()
+        mod = get_module(module)
+        return present(mod, self.records.live_view(module, record_id))
+
+    def list(self, module: str) -> RecordViews:
+        """All live records of a module, ordered by id."""
+        self._check_open()
+        mod = get_module(module)
+        return [present(mod, load_view(raw)) for raw in self.store.views(module)]
+
+    def find(self, module: str, number: str) -> RecordViews:
+        """Quotes or orders whose final or provisional number is ``number``."""
+        self._check_open()
+        mod = get_module(module)
+        return [present(mod, load_view(raw)) for raw in self.store.find_number(module, number)]
+
+    def module_of(self, record_id: str) -> str:
+        """The module a record belongs to; RecordNotFoundError if there is no such record."""
+        self._check_open()
+        view = self.records.view(record_id)
+        if view is None:
+            raise RecordNotFoundError("?", record_id)
+        return str(view["module"])
+
+    def count(self, module: str) -> int:
+        self._check_open()
+        get_module(module)
+        return self.store.count(module)
+
+    # -- conflicts and rejections ------------------------------------------------
+
+    def conflicts(self) -> Sequence[Conflict]:
+        """The conflict log: open conflicts and those closed in the last seven days."""
+        self._check_open()
+        return self.conflict_log.conflicts()
+
+    def rejections(self) -> Sequence[Rejection]:
+        """Writes from other devices that broke the permission matrix and were ignored."""
+        self._check_open()
+        return self.store.rejections()
+
+    async def resolve(
+        self,
+        module: str,
+        record_id: str,
+        field: str,
+        *,
+        pick: int | None = None,
+        value: object = None,
+    ) -> None:
+        """Settle an open conflict by hand: keep competing value number ``pick``
+        (0-based, in the order :meth:`conflicts` lists them) or write ``value``."""
+        self._check_open()
+        self.conflict_log.resolve(module, record_id, field, pick=pick, value=value)
+
+    async def apply_policy(self, policy: str) -> int:
+        """Settle this device's open conflicts by ``policy``; returns how many.
+
+        ``central`` keeps main's (or the default winner's) value, ``local`` this
+        device's, ``latest`` the last written; ``manual`` leaves them pending for
+        :meth:`resolve`.
+        """
+        self._check_open()
+        return self.conflict_log.apply_policy(policy)
+
+    # -- sync: the transport.session.Replica protocol --------------------------------
+
+    @property
+    def store_id(self) -> str:
+        """This replica's store: a repaired device has a new one (sent in the hello)."""
+        return self.meta.store_id()
+
+    def last_seq(self) -> int:
+        return self.changefeed.last_seq()
+
+    def listen(self) -> asyncio.Event:
+        """An event set whenever the change feed grows; :meth:`unlisten` when done."""
+        return self.changefeed.listen()
+
+    def unlisten(self, event: asyncio.Event) -> None:
+        self.changefeed.unlisten(event)
+
+    def changes(self, after: int, limit: int = 500) -> Sequence[FeedItem]:
+        """Records changed after local change-feed position ``after``: (seq, id, state)."""
+        self._check_open()
+        return self.changefeed.changes(after, limit)
+
+    def feed(self, peer: str, after: int, limit: int = 500) -> Feed:
+        """What ``peer`` needs from the feed after ``after``: (seq, id, state) items and the
+        position read up to."""
+        self._check_open()
+        return self.changefeed.feed(peer, after, limit)
+
+    def count_feed(self, peer: str, after: int) -> int:
+        """How many records :meth:`feed` has left for ``peer`` after ``after``."""
+        return self.changefeed.count_feed(peer, after)
+
+    def meet(self, peer: str, store_id: str) -> None:
+        """Note the store a peer's hello names (a repaired peer gets everything again)."""
+        self.changefeed.meet(peer, store_id)
+
+    def checkpoint(self, peer: str) -> int:
+        """How far in this replica's change feed ``peer`` has acknowledged."""
+        return self.changefeed.checkpoint(peer)
+
+    def set_checkpoint(self, peer: str, seq: int) -> None:
+        """Record an acknowledgement (stored with the next commit, or a flush)."""
+        self.changefeed.set_checkpoint(peer, seq)
+
+    def flush_checkpoints(self) -> None:
+        if not self._closed:
+            self.changefeed.flush()
+
+    def prepare(self, items: Sequence[tuple[str, bytes]], source: str = "") -> Prepared | None:
+        """Start reading a large batch in a worker process, for :meth:`apply_remote` to use
+        (``None`` if the batch is small or there is no worker)."""
+        return self.merger.prepare(items, source)
+
+    def expect(self, count: int) -> None:
+        """A peer says ``count`` records are coming: make ready to read them."""
+        self.merger.expect(count)
+
+    async def apply_remote(
+        self,
+        items: Sequence[tuple[str, bytes]],
+        source: str = "",
+        prepared: Prepared | None = None,
+    ) -> ApplyResult:
+        """Merge record updates from another replica, store them, and (on main)
+        number the provisional quotes and orders that arrived. ``prepared``: what
+        :meth:`prepare` started for these same items."""
+        self._check_open()
+        arrivals = await self.merger.preparer.result(prepared)
+        self._check_open()
+        return self.merger.merge(items, source, arrivals)

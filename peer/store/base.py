@@ -1,0 +1,71 @@
+"""What a replica needs from durable storage: the :class:`Store` protocol and its rows.
+
+A store keeps, per record, the encoded CRDT state (the whole document, which
+Yjs keeps compact: a device overwriting its own slot leaves no history), the
+resolved view as JSON (so reads never load a document) and the conflict
+episodes derived from it. Every save gets the next number of a local change
+feed (``seq``), which sync uses to send only what changed since a peer's
+checkpoint. :meth:`Store.save` is atomic: the rows and the metadata it is
+given are all stored, or none.
+
+Two implementations share one contract suite (``tests/contract/test_store.py``):
+:class:`~roamsync.peer.store.sqlite.SqliteStore`, durable, and
+:class:`~roamsync.peer.store.memory.MemoryStore`, for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+
+class RecordRow(NamedTuple):
+    """What a store keeps of one record (a named tuple: an initial sync makes 100k)."""
+
+    id: str
+    module: str
+    state: bytes
+    view: bytes
+    deleted: bool = False
+    needs_number: bool = False
+    number: str | None = None
+    provisional: str | None = None
+    conflicts: tuple[tuple[int, bytes], ...] = ()  # (time, encoded episode)
+    origin: str | None = None  # the peer this exact state came from, which need not get it back
+
+
+@dataclass(frozen=True)
+class Rejection:
+    time: int
+    record: str
+    module: str
+    device: str
+    reason: str
+
+
+class Store(Protocol):
+    """What a replica needs from durable storage."""
+
+    def save(self, rows: Iterable[RecordRow], meta: Mapping[str, str] = ...) -> None: ...
+    def state(self, record_id: str) -> bytes | None: ...
+    def states(self, record_ids: Iterable[str]) -> dict[str, bytes]: ...
+    def view(self, record_id: str) -> bytes | None: ...
+    def views(self, module: str) -> list[bytes]: ...
+    def find_number(self, module: str, number: str) -> list[bytes]: ...
+    def count(self, module: str) -> int: ...
+    def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]: ...
+    def feed(
+        self, after: int, limit: int, peer: str
+    ) -> tuple[list[tuple[int, str, bytes]], int]: ...
+    def count_feed(self, after: int, peer: str) -> int: ...
+    def forget_origin(self, peer: str) -> None: ...
+    def last_seq(self) -> int: ...
+    def unnumbered(self) -> list[str]: ...
+    def conflicts(self) -> list[tuple[str, str, bytes]]: ...
+    def reject(self, rejection: Rejection) -> None: ...
+    def rejections(self) -> list[Rejection]: ...
+    def meta(self, key: str) -> str | None: ...
+    def meta_prefix(self, prefix: str) -> dict[str, str]: ...
+    def forget(self, keys: Iterable[str]) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,100 @@
+"""A store in memory: for tests, and the contract the SQLite store must meet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from roamsync.peer.store.base import RecordRow, Rejection
+
+
+@dataclass
+class MemoryStore:
+    """A store in memory: for tests, and the contract the SQLite store must meet."""
+
+    rows: dict[str, tuple[int, RecordRow]] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    seq: int = 0
+
+    def save(self, rows: Iterable[RecordRow], meta: Mapping[str, str] = {}) -> None:
+        staged = list(rows)
+        for row in staged:
+            self.seq += 1
+            self.rows[row.id] = (self.seq, row)
+        self.metadata.update(meta)
+
+    def _row(self, record_id: str) -> RecordRow | None:
+        found = self.rows.get(record_id)
+        return None if found is None else found[1]
+
+    def state(self, record_id: str) -> bytes | None:
+        row = self._row(record_id)
+        return None if row is None else row.state
+
+    def states(self, record_ids: Iterable[str]) -> dict[str, bytes]:
+        return {i: r.state for i in record_ids if (r := self._row(i)) is not None}
+
+    def view(self, record_id: str) -> bytes | None:
+        row = self._row(record_id)
+        return None if row is None else row.view
+
+    def _live(self, module: str) -> list[RecordRow]:
+        rows = (r for _, r in self.rows.values() if r.module == module and not r.deleted)
+        return sorted(rows, key=lambda r: r.id)
+
+    def views(self, module: str) -> list[bytes]:
+        return [r.view for r in self._live(module)]
+
+    def find_number(self, module: str, number: str) -> list[bytes]:
+        return [r.view for r in self._live(module) if number in (r.number, r.provisional)]
+
+    def count(self, module: str) -> int:
+        return len(self._live(module))
+
+    def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        found = sorted((s, r.id, r.state) for s, r in self.rows.values() if s > after)
+        return found[:limit]
+
+    def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[int, str, bytes]], int]:
+        rows = sorted((s, r) for s, r in self.rows.values() if s > after and r.origin != peer)
+        items = [(s, r.id, r.state) for s, r in rows[:limit]]
+        upto = items[-1][0] if len(items) == limit else self.seq
+        return items, max(upto, after)
+
+    def count_feed(self, after: int, peer: str) -> int:
+        return sum(1 for s, r in self.rows.values() if s > after and r.origin != peer)
+
+    def forget_origin(self, peer: str) -> None:
+        for record_id, (seq, row) in list(self.rows.items()):
+            if row.origin == peer:
+                self.rows[record_id] = (seq, row._replace(origin=None))
+
+    def last_seq(self) -> int:
+        return self.seq
+
+    def unnumbered(self) -> list[str]:
+        return [r.id for _, r in self.rows.values() if r.needs_number]
+
+    def conflicts(self) -> list[tuple[str, str, bytes]]:
+        found = [(t, r.id, r.module, ep) for _, r in self.rows.values() for t, ep in r.conflicts]
+        return [(i, m, ep) for _, i, m, ep in sorted(found)]
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejected.append(rejection)
+
+    def rejections(self) -> list[Rejection]:
+        return sorted(self.rejected, key=lambda r: r.time)
+
+    def meta(self, key: str) -> str | None:
+        return self.metadata.get(key)
+
+    def meta_prefix(self, prefix: str) -> dict[str, str]:
+        return {k: v for k, v in sorted(self.metadata.items()) if k.startswith(prefix)}
+
+    def forget(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.metadata.pop(key, None)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,78 @@
+"""The command line without a daemon: set-up, criteria, records, sample company, progress."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from roamsync.peer.cli import main
+from roamsync.peer.cli.serve import ProgressBars
+
+PROFILE = ["--address", "Storgata 1", "--phone", "+47 1", "--email", "a@b.no"]
+
+
+def roamsync(*args: object, ok: bool = True) -> str:
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code != 0, result.output
+    return result.output
+
+
+def test_every_command_has_help() -> None:
+    for name, command in main.commands.items():
+        assert command.help, name
+        assert "Usage" in roamsync(name, "--help")
+
+
+def test_invite_needs_the_company_profile(tmp_path: Path) -> None:
+    hq = tmp_path / "hq"
+    roamsync("init", hq, "--device", "hq", "--role", "main", "--company", "Acme", *PROFILE)
+    out = roamsync("invite", hq, ok=False)
+    assert "missing: organisation number" in out
+    assert "missing: phone" not in out
+    roamsync("company", hq, "--org-number", "912 345 678")
+    code = roamsync("invite", hq, "--role", "travel").strip()
+    assert len(code.split(".")) == 3
+    assert "org_number: 912 345 678" in roamsync("company", hq)
+
+
+def test_records_through_the_cli(tmp_path: Path) -> None:
+    hq = tmp_path / "hq"
+    roamsync("init", hq, "--device", "hq", "--role", "main", "--company", "Acme")
+    acme = roamsync("put", hq, "contacts", "name=Acme AS", "customer=yes").strip()
+    roamsync("put", hq, "contacts", "--id", acme, "phone=+47 22")
+    order = roamsync("put", hq, "orders", f"contact={acme}", "total=99.5").strip()
+    got = json.loads(roamsync("get", hq, "orders", order, "--json"))
+    assert (got["number"], got["total"]) == ("1", "99.50")
+    listed = json.loads(roamsync("list", hq, "contacts", "--json"))
+    assert [(c["name"], c["phone"], c["customer"]) for c in listed] == [("Acme AS", "+47 22", True)]
+    assert "UnknownFieldError" in roamsync("put", hq, "contacts", "colour=red", ok=False)
+    assert "RecordNotFoundError" in roamsync("get", hq, "contacts", "nope", ok=False)
+    assert json.loads(roamsync("conflicts", hq, "--json")) == []
+    assert "RED: the daemon is not running" in roamsync("status", hq)
+
+
+def test_a_sample_company_never_syncs(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    roamsync("init", demo, "--device", "demo", "--role", "main", "--company", "Demo", "--sample")
+    assert len(json.loads(roamsync("list", demo, "contacts", "--json"))) >= 10
+    assert "never syncs" in roamsync("invite", demo, ok=False)
+    assert "never syncs" in roamsync("serve", demo, ok=False)
+
+
+def test_progress_bar_shows_done_total_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    bars = ProgressBars()
+    bars.update("hq", 0, 50)  # small: no bar
+    assert bars.bars == {}
+    bars.update("hq", 0, 1000)
+    bars.update("hq", 400, 1000)
+    bars.update("hq", 1000, 1000)  # done: the bar closes
+    assert bars.bars == {}
+    err = capsys.readouterr().err
+    assert "1000/1000" in err
+    assert "records" in err

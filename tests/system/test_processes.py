@@ -1,0 +1,246 @@
+"""Real `roamsync serve` processes on loopback: discovery, CLI edits, SIGKILL, strangers.
+
+Every process is started with a bounded wait for its "serving" line and
+stopped with SIGTERM (which must exit cleanly) or SIGKILL; every wait for
+convergence is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.org.config import load_config, save_config
+
+ROAMSYNC = [sys.executable, "-c", "from roamsync.peer.cli import entry; entry()"]
+
+
+def cli(*args: str | Path, check: bool = True) -> str:
+    done = subprocess.run(
+        [*ROAMSYNC, *map(str, args)], capture_output=True, text=True, timeout=60, check=False
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"roamsync {args} failed: {done.stderr}")
+    return done.stdout.strip()
+
+
+def wait_for(condition: Callable[[], bool], limit: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.05)
+
+
+def count(folder: Path, module: str = "contacts") -> int:
+    """Records in a store, read directly (WAL lets a reader in while the daemon writes)."""
+    path = folder / "roamsync.sqlite3"
+    if not path.exists():
+        return 0
+    # closing(): a connection left open reads stale shared memory after the daemon restarts
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+        sql = "SELECT count(*) FROM records WHERE module = ? AND deleted = 0"
+        return int(db.execute(sql, (module,)).fetchone()[0])
+
+
+class Daemons:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.ports: dict[str, int] = {}
+        self.company = f"Acme {uuid.uuid4().hex[:8]}"
+
+    def serve(self, name: str, *extra: str) -> int:
+        log = open(self.root / f"{name}.out", "w")  # noqa: SIM115 (closed with the process)
+        proc = subprocess.Popen(
+            [*ROAMSYNC, "serve", str(self.root / name), *extra],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        self.procs[name] = proc
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
+        line = ""
+        while "serving" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+        log.close()
+        assert "serving" in line, (self.root / f"{name}.out").read_text()
+        self.ports[name] = int(line.rsplit(":", 1)[1])
+        return self.ports[name]
+
+    def stop(self, name: str, sig: int = signal.SIGTERM) -> int:
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        code = proc.wait(timeout=30)
+        assert proc.stdout is not None
+        proc.stdout.close()
+        return code
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name, signal.SIGKILL)
+
+    def init(self, name: str, role: str) -> Path:
+        folder = self.root / name
+        args = ["init", folder, "--device", name, "--role", role, "--company", self.company]
+        if role == "main":  # the connection criteria: a complete company profile
+            args += ["--address", "Storgata 1, Oslo", "--phone", "+47 22 00 00 00"]
+            args += ["--email", "post@acme.no", "--org-number", "912345678"]
+        cli(*args, "--port", "0")
+        return folder
+
+    def enrol(self, name: str, role: str = "office", discovery_only: bool = False) -> Path:
+        folder = self.init(name, role)
+        code = cli("invite", self.root / "hq", "--role", role)
+        cli("join", folder, code, "--peer", f"127.0.0.1:{self.ports['hq']}")
+        if discovery_only:  # forget main's address: find peers by zeroconf alone
+            config = load_config(folder)
+            config.peers = []
+            save_config(folder, config)
+        return folder
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[Daemons]:
+    d = Daemons(tmp_path)
+    yield d
+    d.stop_all()
+
+
+def test_three_daemons_discover_each_other_and_converge(daemons: Daemons) -> None:
+    daemons.init("hq", "main")
+    daemons.serve("hq")
+    a = daemons.enrol("office-a", discovery_only=True)
+    b = daemons.enrol("laptop-b", "travel", discovery_only=True)
+    daemons.serve("office-a")
+    daemons.serve("laptop-b")
+    acme = cli("put", a, "contacts", "name=Acme AS", "phone=+47 1")
+    wait_for(lambda: count(b) == 1, what="laptop-b to get office-a's contact")
+    cli("put", b, "contacts", "--id", acme, "email=sales@acme.no")
+    order = cli("put", b, "orders", f"contact={acme}", "total=99.50")
+    wait_for(
+        lambda: (
+            "sales@acme.no" in cli("get", a, "contacts", acme)
+            and "number: 1" in cli("get", a, "orders", order)
+        ),
+        what="edits and the renumbered order to reach office-a",
+    )
+    devices = cli("devices", daemons.root / "hq", "--json")
+    assert devices.count('"online":true') == 3
+    for name in list(daemons.procs):
+        assert daemons.stop(name) == 0  # SIGTERM: clean shutdown
+
+
+def _fill(folder: Path, n: int) -> None:
+    async def fill() -> None:
+        node = await Node.open(folder)
+        try:
+            for i in range(n):
+                await node.peer.create("contacts", {"name": f"Company {i}", "phone": str(i)})
+        finally:
+            await node.stop()
+
+    asyncio.run(fill())
+
+
+def test_sigkill_during_a_bulk_sync_loses_nothing(daemons: Daemons) -> None:
+    n = 6000
+    hq = daemons.init("hq", "main")
+    _fill(hq, n)
+    daemons.serve("hq")
+    office = daemons.enrol("office", discovery_only=False)
+    daemons.serve("office", "--no-discovery")
+    wait_for(lambda: count(office) > 0, what="the bulk sync to start")
+    got_before_kill = count(office)
+    daemons.stop("office", signal.SIGKILL)
+    assert got_before_kill < n, "the sync finished before the kill; make n larger"
+    daemons.serve("office", "--no-discovery")
+    wait_for(lambda: count(office) == n, limit=120, what="the sync to finish after the restart")
+    extra = cli("put", office, "contacts", "name=after the crash")
+    wait_for(lambda: count(hq) == n + 1, what="hq to get the office's new record")
+    assert "after the crash" in cli("get", hq, "contacts", extra)
+
+
+def test_an_unenrolled_device_is_refused(daemons: Daemons) -> None:
+    daemons.init("hq", "main")
+    port = daemons.serve("hq")
+    cli("put", daemons.root / "hq", "contacts", "name=secret")
+    stranger = daemons.init("stranger", "office")
+    hq_config = load_config(daemons.root / "hq")
+    config = load_config(stranger)
+    config.company = hq_config.company  # knows the company id and main's certificate
+    config.main_device, config.main_fingerprint = hq_config.main_device, hq_config.fingerprint
+    config.trusted = [(daemons.root / "hq" / "tls" / "cert.pem").read_text()]
+    config.peers = [f"127.0.0.1:{port}"]
+    save_config(stranger, config)
+    daemons.serve("stranger", "--no-discovery")
+    # Its self-signed certificate is not in the registry: the TLS handshake fails.
+    log = stranger / "roamsync.log"
+    wait_for(
+        lambda: log.exists() and log.read_text().count("cannot connect") >= 2,
+        what="the stranger to be refused twice",
+    )
+    assert count(stranger) == 0
+    assert '"peers":[]' in cli("status", daemons.root / "hq", "--json")
+
+
+def test_the_travel_scenario_through_the_cli(daemons: Daemons) -> None:
+    hq = daemons.init("hq", "main")
+    daemons.serve("hq", "--no-discovery")
+    laptop = daemons.enrol("laptop", "travel")
+    daemons.serve("laptop", "--no-discovery")
+    acme = cli("put", hq, "contacts", "name=Acme AS", "phone=1")
+    wait_for(lambda: count(laptop) == 1, what="the laptop to get the contact")
+    # Check out: a final sync, then the flag everyone sees.
+    assert "working offline since" in cli("offline", laptop)
+    devices = json.loads(cli("devices", hq, "--json"))
+    [me] = [d for d in devices if d["name"] == "laptop"]
+    assert me["offline_since"]
+    assert not me["online"]
+    assert "YELLOW: working offline" in cli("status", laptop)
+    # Both sides work; the same field conflicts.
+    cli("put", hq, "contacts", "--id", acme, "phone=main")
+    cli("put", laptop, "contacts", "--id", acme, "phone=laptop", "email=kari@acme.no")
+    order = cli("put", laptop, "orders", f"contact={acme}", "total=10.00")
+    assert count(hq, "orders") == 0  # nothing synced while offline
+    # Check in with manual decisions.
+    report = json.loads(cli("online", laptop, "--policy", "manual", "--json"))
+    assert report["uploaded"] >= 2
+    assert report["downloaded"] >= 1
+    [pending] = json.loads(cli("conflicts", laptop, "--pending", "--json"))
+    assert pending["field"] == "phone"
+    index = [v["value"] for v in pending["values"]].index("laptop")
+    assert cli("resolve", laptop, acme, "phone", "--pick", str(index)) == "phone = laptop"
+    wait_for(
+        lambda: (
+            '"phone":"laptop"' in cli("get", hq, "contacts", acme, "--json")
+            and '"number":"1"' in cli("get", hq, "orders", order, "--json")
+        ),
+        what="the resolution and the renumbered order on main",
+    )
+    [settled] = json.loads(cli("conflicts", hq, "--json"))
+    assert (settled["status"], settled["policy"]) == ("resolved", "manual")
+    assert all(d["offline_since"] is None for d in json.loads(cli("devices", hq, "--json")))
+    log = json.loads(cli("log", laptop, "--json"))
+    assert log
+    assert all(entry["status"] == "ok" for entry in log)
+    assert json.loads(cli("history", laptop, "--json"))[0]["up"] >= 1
+    wait_for(lambda: "GREEN" in cli("status", laptop), what="a green status")
+    trace = (laptop / "roamsync.log").read_text()
+    assert "Changes(upto=" in trace  # the trace log shows every frame
+    assert "session with" in trace
