@@ -37,12 +37,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from benchlib import contact  # noqa: E402
+
+from roamsync.peer.record.yjs import check_update, read_fresh  # noqa: E402
+
 from fuzzing import build_corpus, memory_peer, mutate  # noqa: E402 (the harness is in tests/)
 from yjs_fresh import accepted_by_check_update, fresh_update, pycrdt_reading  # noqa: E402
 from yjs_reference import check_update as reference  # noqa: E402
 from yjs_updates import yjs_update  # noqa: E402
-
-from roamsync.peer.record.yjs import check_update, read_fresh  # noqa: E402
 
 Check = Callable[[bytes], dict[int, int]]
 

@@ -25,7 +25,6 @@ import contextlib
 import os
 import signal
 import sqlite3
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -42,8 +41,8 @@ from roamsync.peer.org.enrolment import init_directory, join_company
 from roamsync.peer.replica import Peer
 
 from conftest import PROFILE
+from daemons import ROAMSYNC
 
-ROAMSYNC = [sys.executable, "-c", "from roamsync.peer.cli import entry; entry()"]
 START_LIMIT = 45.0  # seconds for a daemon to print "serving" (2 busy cores, ~1 s when idle)
 REQUEST_LIMIT = 30.0  # seconds for one API request or CLI command
 HUNG = -1000  # Cluster.stop's code for a daemon that did not exit on SIGTERM

@@ -42,9 +42,10 @@ from roamsync.peer.daemon.node import Node
 from roamsync.peer.store import STORE_FILE
 from roamsync.schema import RoamsyncError
 
+from daemons import ROAMSYNC
+
 FIELDS = ("name", "phone", "email", "notes")
 WORDS = ("alpha", "beta", "gamma", "delta", "kilo", "lima", "oscar", "zulu")
-ROAMSYNC = [sys.executable, "-c", "from roamsync.peer.cli import entry; entry()"]
 WRITER = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import killtrials; "
 WRITER += "killtrials.writer_main(sys.argv[1], sys.argv[2])"
 API_CLIENTS = 3  # plus one `roamsync put` client

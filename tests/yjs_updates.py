@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import random
 
-from fuzzing import varuint
-
 from roamsync.peer.record.yjs import MAX_DEPTH
+
+from fuzzing import varuint
 
 NUMBERS = (0, 1, 2, 7, 0x7F, 0x80, 300, 0x3FFF, 0x4000, 2**32, 2**53, 2**63, 2**64 - 1)
 TEXT = ("a", "roamsync", "ø", "æøå", "€", "😀", "\u0000", "\uffff", "x" * 200)

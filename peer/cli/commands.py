@@ -21,7 +21,7 @@ from roamsync.peer.ops.company import Role
 from roamsync.peer.ops.records import Record
 from roamsync.peer.org.registry import DEFAULT_TTL
 from roamsync.peer.replica.repair import RepairReport
-from roamsync.schema import FieldType, RoamsyncError, get_module
+from roamsync.schema import FieldType, FieldTypeError, RoamsyncError, get_module
 
 DIR = click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -166,7 +166,11 @@ def _parse_assignments(module: str, pairs: tuple[str, ...]) -> dict[str, Any]:
         name, sep, text = pair.partition("=")
         if not sep:
             raise click.BadParameter(f"{pair!r} is not FIELD=VALUE")
-        fields[name] = _parse_value(mod.field(name).type, text)
+        field = mod.field(name)
+        try:
+            fields[name] = _parse_value(field.type, text)
+        except ValueError:
+            raise FieldTypeError(module, name, field.type.value, text) from None
     return fields
 
 
@@ -177,7 +181,7 @@ def _parse_value(kind: FieldType, text: str) -> Any:
         try:
             return int(text)
         except ValueError:
-            return float(text)
+            return float(text)  # ValueError if it is no number either
     if kind is FieldType.BOOL:
         return text.lower() in ("1", "true", "yes", "y")
     return text

@@ -59,6 +59,8 @@ class Supervisor:
                     await factory()
                     return  # finished: not restarted
                 except Exception:
+                    if _being_cancelled():
+                        raise  # failed on its way out: stop() logs it
                     self.restarts[name] = self.restarts.get(name, 0) + 1
                     log.warning("task %s failed; restarting it", name, exc_info=True)
                 if time.monotonic() - started > self.backoff_max:
@@ -85,13 +87,17 @@ class Supervisor:
             await _cancelled(task)
 
 
+def _being_cancelled() -> bool:
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
+
+
 async def _cancelled(task: asyncio.Task[None]) -> None:
     task.cancel()
     try:
         await task
     except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
+        if _being_cancelled():
             raise  # we are being cancelled ourselves
     except Exception:
         log.error("task %s failed while stopping", task.get_name(), exc_info=True)

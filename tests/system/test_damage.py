@@ -15,7 +15,6 @@ import random
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -35,6 +34,7 @@ from roamsync.transport.protocol import Hello, decode, encode
 from roamsync.transport.session import Session
 
 from conftest import FakeClock
+from daemons import ROAMSYNC
 
 MODULES = ("contacts", "orders", "devices")
 LONG_NOTE = "a long note that spills into overflow pages. " * 120  # about 5.5 KB
@@ -346,9 +346,6 @@ def _as_owner_without_root_powers() -> list[str]:
         return []
     caps = "-dac_override,-dac_read_search"
     return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
-
-
-ROAMSYNC = [sys.executable, "-c", "from roamsync.peer.cli import entry; entry()"]
 
 
 def _cli(*args: str | Path, prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,11 +9,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from roamsync.peer.daemon.node import Node
 from roamsync.peer.org import registry
 from roamsync.peer.org.config import load_config, save_config
 from roamsync.peer.org.enrolment import init_directory, join_company
-from roamsync.schema import ChannelClosed, InvitationError
+from roamsync.schema import ChannelClosed, InvitationError, NodeError
 from roamsync.transport import tls
+from roamsync.transport.discovery import PeerInfo
 from roamsync.transport.websocket import SYNC_PATH, connect
 
 from conftest import Company, until
@@ -138,3 +140,34 @@ async def test_a_peer_that_never_says_hello_does_not_hold_up_stop(company: Compa
         assert time.monotonic() - started < 3
         with pytest.raises(ChannelClosed):
             await asyncio.wait_for(reader, 5)
+
+
+async def test_an_address_discovery_reports_gone_is_no_longer_dialed(company: Company) -> None:
+    hq = await company.main()
+    ghost = PeerInfo(device="f" * 16, company=hq.config.company, host="127.0.0.1", port=1)
+    hq._found(ghost)  # nothing listens there: the dialer retries with backoff
+    assert "127.0.0.1:1" in hq.dialer.addresses
+    hq._gone(ghost.device)
+    await until(lambda: not hq.supervisor.running("dial 127.0.0.1:1"))
+    assert hq.dialer.addresses == set()
+
+
+async def test_a_configured_address_stays_dialed_when_discovery_loses_it(company: Company) -> None:
+    hq = await company.main()
+    hq.config.peers.append("127.0.0.1:2")
+    hq.dial("127.0.0.1:2")
+    hq._found(PeerInfo(device="f" * 16, company=hq.config.company, host="127.0.0.1", port=2))
+    hq._gone("f" * 16)
+    assert "127.0.0.1:2" in hq.dialer.addresses
+
+
+async def test_dial_before_start_is_a_node_error(company: Company) -> None:
+    await company.main()
+    await company.stop()
+    company.nodes.clear()
+    node = await Node.open(company.root / "hq")
+    try:
+        with pytest.raises(NodeError, match="not started"):
+            node.dial("127.0.0.1:1")
+    finally:
+        await node.stop()

@@ -8,7 +8,6 @@ import logging
 import random
 
 import pytest
-from fuzzing import mutate
 from test_yjs import real_updates
 
 from roamsync.peer.replica.arrival import (
@@ -25,6 +24,7 @@ from roamsync.transport.memory import sync
 from roamsync.transport.session import Session
 
 from conftest import OpenPeer, until
+from fuzzing import mutate
 
 
 def items_of(updates: list[bytes]) -> list[tuple[str, bytes]]:

@@ -21,6 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from roamsync.peer import ApplyResult, Peer
+from roamsync.peer.core.priority import DELETED, Write
+from roamsync.peer.record import RecordDoc, encode_slot
+from roamsync.peer.record.doc import _read
+from roamsync.schema import ProtocolError
+from roamsync.transport.channel import memory_pair
+from roamsync.transport.protocol import HELLO, Changes, Error, Hello, decode, encode
+from roamsync.transport.session import Session
+
 from fuzzing import (
     FAMILIES,
     SOURCE,
@@ -34,17 +46,6 @@ from fuzzing import (
     memory_peer,
     run_session,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from roamsync.peer import ApplyResult, Peer
-from roamsync.peer.core.priority import DELETED, Write
-from roamsync.peer.record import RecordDoc, encode_slot
-from roamsync.peer.record.doc import _read
-from roamsync.schema import ProtocolError
-from roamsync.transport.channel import memory_pair
-from roamsync.transport.protocol import HELLO, Changes, Error, Hello, decode, encode
-from roamsync.transport.session import Session
 
 SCALE = int(os.environ.get("ROAMSYNC_FUZZ_SCALE", "1"))
 randoms = st.randoms(use_true_random=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from fuzzing import varuint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +28,8 @@ from roamsync.transport.protocol import (
     encode,
     negotiate,
 )
+
+from fuzzing import varuint
 
 uint = varuint  # a varuint, written independently of the module under test
 

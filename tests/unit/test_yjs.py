@@ -15,14 +15,15 @@ import random
 from collections.abc import Callable
 
 import pytest
-import yjs_reference
-from fuzzing import build_corpus, mutate, varuint
 from hypothesis import given
 from hypothesis import strategies as st
 from test_fuzz import fuzz_settings
-from yjs_updates import BAD_UTF8, nested, yjs_update
 
 from roamsync.peer.record.yjs import MAX_DEPTH, check_update
+
+import yjs_reference
+from fuzzing import build_corpus, mutate, varuint
+from yjs_updates import BAD_UTF8, nested, yjs_update
 
 randoms = st.randoms(use_true_random=False)
 Outcome = dict[int, int] | str

@@ -10,14 +10,15 @@ import random
 from pathlib import Path
 
 import pytest
-from fuzzing import mutate
 from hypothesis import given
 from test_yjs import examples, randoms, real_updates
-from yjs_fresh import accepted_by_check_update, fresh_update, pycrdt_reading
 
 from roamsync.peer import Peer
 from roamsync.peer.record import RecordSnapshot
 from roamsync.peer.record.yjs import read_fresh
+
+from fuzzing import mutate
+from yjs_fresh import accepted_by_check_update, fresh_update, pycrdt_reading
 
 
 def assert_as_pycrdt(update: bytes) -> bool:
