@@ -24,6 +24,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy $(PKGS)
+	$(BIN)/mypy tests bench demo
 
 unit: install
 	$(BIN)/pytest

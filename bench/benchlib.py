@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from roamsync.peer import Peer
+from roamsync.peer import Peer, RecordId
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org import registry
 from roamsync.peer.org.config import load_config
@@ -64,9 +64,9 @@ def contact(i: int) -> dict[str, str]:
     }
 
 
-async def fill(peer: Peer, n: int, start: int = 0, label: str = "") -> list[str]:
+async def fill(peer: Peer, n: int, start: int = 0, label: str = "") -> list[RecordId]:
     """Create contacts ``start .. start+n-1`` on ``peer`` with Peer.create (one commit each)."""
-    ids = []
+    ids: list[RecordId] = []
     t0 = time.perf_counter()
     for i in range(start, start + n):
         ids.append(await peer.create("contacts", contact(i)))
@@ -174,6 +174,7 @@ class WsServer:
             await self.accepted.put(channel)
             await self.done.wait()  # keep the socket until the channel is closed
             await channel.close()
+            assert isinstance(channel.ws, web.WebSocketResponse)  # accept() made it
             return channel.ws
 
         app = web.Application()

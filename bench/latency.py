@@ -143,7 +143,7 @@ async def run(root: Path, topology: str, edits: int) -> dict[str, Any]:
 
 
 def _devices(node: Node) -> list[Any]:
-    from roamsync.peer import registry
+    from roamsync.peer.org import registry
 
     with contextlib.suppress(Exception):
         return registry.devices(node.peer)

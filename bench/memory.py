@@ -67,7 +67,7 @@ async def child_receive(folder: Path, port: int, n: int) -> list[dict[str, Any]]
         session = Session(peer, channel, company=COMPANY)
         task = asyncio.ensure_future(session.run())
         await until_count(peer, "contacts", n, max(120.0, n / 100))
-        worker = peer._preparer._proc  # the process that read the records (arrival.py)
+        worker = peer.merger.preparer._proc  # the process that read the records (arrival.py)
         extra = (
             {} if worker is None else {f"worker_{k}": v for k, v in proc_status(worker.pid).items()}
         )
@@ -141,6 +141,7 @@ async def main(n: int) -> dict[str, Any]:
             channel = await accept(request)
             session = Session(source, channel, company=COMPANY)
             await session.run()
+            assert isinstance(channel.ws, web.WebSocketResponse)  # accept() made it
             return channel.ws
 
         app = web.Application()

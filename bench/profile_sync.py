@@ -22,7 +22,7 @@ from pathlib import Path
 from benchlib import Pair, WsServer, fill, log, until_count
 
 from roamsync.peer import Peer
-from roamsync.transport.channel import memory_pair
+from roamsync.transport.channel import Channel, memory_pair
 
 
 async def main(n: int, kind: str) -> None:
@@ -33,6 +33,8 @@ async def main(n: int, kind: str) -> None:
         target = await Peer.open(root / "target", device="target", role="office")
         profile = cProfile.Profile()
         t0 = time.perf_counter()
+        near: Channel
+        far: Channel
         profile.enable()
         if kind == "memory":
             near, far = memory_pair()

@@ -33,6 +33,7 @@ from benchlib import Company, fill, log, until
 from floor_vs_sync import _count
 
 from roamsync.peer.replica import ApplyResult, Peer
+from roamsync.peer.replica.merge import Prepared
 
 RESULT = "receiver.json"
 
@@ -42,12 +43,17 @@ def serve_with_timers(folder: Path, stub_us: float | None, n: int) -> None:
     t: dict[str, Any] = {"records": 0, "calls": 0, "apply_s": 0.0, "apply_cpu_s": 0.0}
     real = Peer.apply_remote
 
-    async def timed(self: Peer, items: Sequence[tuple[str, bytes]], source: str = "") -> Any:
+    async def timed(
+        self: Peer,
+        items: Sequence[tuple[str, bytes]],
+        source: str = "",
+        prepared: Prepared | None = None,
+    ) -> ApplyResult:
         wall, cpu = time.perf_counter(), time.thread_time()
         t.setdefault("first", wall)
         t.setdefault("first_cpu", cpu)
         if stub_us is None or not source:
-            result = await real(self, items, source)
+            result = await real(self, items, source, prepared)
         else:
             until_t = wall + stub_us * 1e-6 * len(items)
             while time.perf_counter() < until_t:

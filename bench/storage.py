@@ -33,7 +33,7 @@ from typing import Any
 from benchlib import contact, log, machine, report
 
 from roamsync.peer import Peer
-from roamsync.peer.replica import STORE_FILE
+from roamsync.peer.store import STORE_FILE
 from roamsync.transport.memory import sync
 
 PLAIN = ("phone", "email", "address", "kind")

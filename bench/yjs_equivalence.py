@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from benchlib import contact  # noqa: E402
 
-from roamsync.peer.record.yjs import check_update, read_fresh  # noqa: E402
+from roamsync.peer.record.yjs import Fresh, check_update, read_fresh  # noqa: E402
 
 from fuzzing import build_corpus, memory_peer, mutate  # noqa: E402 (the harness is in tests/)
 from yjs_fresh import accepted_by_check_update, fresh_update, pycrdt_reading  # noqa: E402
@@ -98,6 +98,7 @@ def compare_fresh(inputs: int, seed: str, real: list[bytes]) -> Counter[str]:
         if roll >= 0.5:
             base = update if roll < 0.75 else rng.choice(real)
             update = mutate(base, rng, real, rng.choice((1, 2)))
+        fresh: Fresh | str | None  # what read_fresh said, or the exception it raised
         try:
             fresh = read_fresh(update)
             same = fresh is None or (

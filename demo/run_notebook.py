@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import nbformat
 from ipykernel.kernelspec import install
@@ -35,7 +36,7 @@ def execute(
 
     Raises ``nbclient.exceptions.CellExecutionError`` if a cell fails.
     """
-    nb = nbformat.read(path, as_version=4)
+    nb = cast(nbformat.NotebookNode, nbformat.read(path, as_version=4))  # read() is unannotated
     env = {k: v for k, v in os.environ.items() if k != "ROAMSYNC_NOTEBOOK_SHORT"}
     if short:
         env["ROAMSYNC_NOTEBOOK_SHORT"] = "1"

@@ -67,7 +67,7 @@ class Link:
         self.port = 0
         self.accepted = self.refused = self.bytes = 0
         self._server: asyncio.Server | None = None
-        self._transports: set[asyncio.BaseTransport] = set()
+        self._transports: set[asyncio.WriteTransport] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
 
     @property

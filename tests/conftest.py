@@ -83,6 +83,7 @@ async def channel_pair(request: pytest.FixtureRequest) -> AsyncIterator[ChannelP
         await accepted.put(channel)
         await done.wait()  # keep the handler (and so the socket) alive until the test ends
         await channel.close()
+        assert isinstance(channel.ws, web.WebSocketResponse)  # accept() made it
         return channel.ws
 
     app = web.Application()

@@ -91,6 +91,7 @@ class Daemons:
 
     def init(self, name: str, role: str) -> Path:
         folder = self.root / name
+        args: list[str | Path]
         args = ["init", folder, "--device", name, "--role", role, "--company", self.company]
         if role == "main":  # the connection criteria: a complete company profile
             args += ["--address", "Storgata 1, Oslo", "--phone", "+47 22 00 00 00"]

@@ -324,6 +324,7 @@ async def run_daemon_trials(root: Path, trials: int, seed: int) -> Figures:
     started = time.monotonic()
     folder = root / "hq"
     profile = ["--address", "A", "--phone", "P", "--email", "E", "--org-number", "1"]
+    init: list[str | Path]
     init = ["init", folder, "--device", "hq", "--role", "main", "--company", "Acme"]
     code, _, err = await _cli(*init, "--port", "0", "--no-discovery", *profile)
     assert code == 0, err

@@ -26,6 +26,7 @@ from roamsync.peer.record.yjs import Fresh, check_update
 from fuzzing import varuint
 from yjs_updates import BAD_UTF8, TEXT
 
+FLOATS: tuple[float, ...]
 FLOATS = (0.0, -0.0, 1.0, -1.0, 0.5, 2.0**53, 2.0**53 + 2, 2.0**62, 2.0**63, -(2.0**63), 2.0**64)
 FLOATS += (1e300, float("inf"), float("nan"), 5e-324, 117678669670973440.0, 3.4e38)
 

@@ -103,6 +103,7 @@ class ChangeFeed:
         return entries
 
     def flush(self) -> None:
-        """Store the checkpoints not stored yet."""
+        """Store the checkpoints not stored yet, without waiting for the disk: one lost in a
+        power cut only means some records are sent again."""
         if self._unsaved:
-            self.meta.save(self.take_unsaved())
+            self.meta.save(self.take_unsaved(), durable=False)

@@ -17,7 +17,9 @@ class MemoryStore:
     rejected: list[Rejection] = field(default_factory=list)
     seq: int = 0
 
-    def save(self, rows: Iterable[RecordRow], meta: Mapping[str, str] = {}) -> None:
+    def save(
+        self, rows: Iterable[RecordRow], meta: Mapping[str, str] = {}, *, durable: bool = True
+    ) -> None:
         staged = list(rows)
         for row in staged:
             self.seq += 1

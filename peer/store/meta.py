@@ -195,6 +195,6 @@ class Meta:
         if days:
             self.store.forget([f"{HISTORY}{day}:{peer}" for day, peer in days])
 
-    def save(self, entries: Entries) -> None:
-        """Store entries now, in one durable commit."""
-        self.store.save([], entries)
+    def save(self, entries: Entries, *, durable: bool = True) -> None:
+        """Store entries now, in one commit (``durable=False``: one a crash may lose)."""
+        self.store.save([], entries, durable=durable)

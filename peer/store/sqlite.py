@@ -187,7 +187,25 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise self._failure(exc, "reading") from exc
 
-    def save(self, rows: Iterable[RecordRow], meta: Mapping[str, str] = {}) -> None:
+    def save(
+        self, rows: Iterable[RecordRow], meta: Mapping[str, str] = {}, *, durable: bool = True
+    ) -> None:
+        if not durable:  # no fsync: in WAL mode the commit is atomic, only not yet durable
+            self._pragma("synchronous=NORMAL")
+            try:
+                self._save(rows, meta)
+            finally:
+                self._pragma("synchronous=FULL")
+            return
+        self._save(rows, meta)
+
+    def _pragma(self, setting: str) -> None:
+        try:
+            self.db.execute(f"PRAGMA {setting}")
+        except sqlite3.Error as exc:
+            raise self._failure(exc, "configuring") from exc
+
+    def _save(self, rows: Iterable[RecordRow], meta: Mapping[str, str]) -> None:
         rows = list(rows)
         first = self._seq + 1
         records = [

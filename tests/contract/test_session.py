@@ -268,6 +268,7 @@ async def test_an_oversized_frame_closes_only_that_connection(
         channel = await accept(request)
         await Session(a, channel, company="acme").run()
         ended.set()
+        assert isinstance(channel.ws, web.WebSocketResponse)  # accept() made it
         return channel.ws
 
     app = web.Application()

@@ -265,6 +265,13 @@ def test_meta(store: Store) -> None:
     assert store.state("a") == b"state:a"
 
 
+def test_a_save_that_need_not_be_durable_is_still_a_save(store: Store) -> None:
+    store.save([], {"checkpoint:hq": "3"}, durable=False)
+    assert store.meta("checkpoint:hq") == "3"
+    store.save([row("a")], {"checkpoint:hq": "4"})  # and the next durable save is as ever
+    assert (store.meta("checkpoint:hq"), store.state("a")) == ("4", b"state:a")
+
+
 def test_rejections_ordered_by_time(store: Store) -> None:
     late = Rejection(300, "o1", "orders", "laptop-1", "travel may not edit orders")
     early = Rejection(100, "p1", "products", "laptop-2", "travel may not edit products")
@@ -457,9 +464,9 @@ def test_sqlite_acknowledged_saves_survive_kill_9(tmp_path: Path) -> None:
             line = child.stdout.readline()
             if not line:
                 break
-            tag, n = line.split()
+            tag, seq = line.split()
             assert tag == "ACK"
-            acked.append(int(n))
+            acked.append(int(seq))
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
     finally:

@@ -667,5 +667,5 @@ async def test_the_checks_find_what_they_look_for(open_peer: OpenPeer, tmp_path:
     numbered = contents.records[order]
     twice = {**contents.records, "copy": {**numbered, "number": numbered["number"]}}
     assert number_problems(StoreContents(twice, [], []))
-    unnumbered = {order: {**numbered, "number": "P-b-1"}}
+    unnumbered: dict[str, dict[str, Any]] = {order: {**numbered, "number": "P-b-1"}}
     assert number_problems(StoreContents(unnumbered, [], []))

@@ -81,7 +81,7 @@ def _overwrite(path: Path, at: int, new: bytes) -> None:
         f.write(new)
 
 
-DAMAGE: dict[str, Callable[[Path], None]] = {
+DAMAGE: dict[str, Callable[[Path], object]] = {
     "truncated": lambda p: os.truncate(p, p.stat().st_size // 2),
     "truncated-to-nothing": lambda p: os.truncate(p, 0),
     "garbage-pages": _garbage_pages,
@@ -149,7 +149,7 @@ async def test_damage_is_reported_then_repaired_and_resynced(
 
 
 async def _repaired(
-    tmp_path: Path, clock: FakeClock, damage: Callable[[Path], None]
+    tmp_path: Path, clock: FakeClock, damage: Callable[[Path], object]
 ) -> tuple[Peer, Peer, dict[str, list[dict[str, object]]], RepairReport]:
     """Main, and the office after ``damage`` to its store and a repair; main's records."""
     hq, office = await _office_and_main(tmp_path, clock)
@@ -361,12 +361,15 @@ def _cli(*args: str | Path, prefix: list[str] | None = None) -> subprocess.Compl
 def test_the_cli_names_repair_and_repair_brings_the_records_back(tmp_path: Path) -> None:
     folder = tmp_path / "hq"
     profile = ["--address", "A", "--phone", "P", "--email", "E", "--org-number", "1"]
+    init: list[str | Path]
     init = ["init", folder, "--device", "hq", "--role", "main", "--company", "Acme"]
     assert _cli(*init, "--port", "0", "--no-discovery", *profile).returncode == 0
     ids = [_cli("put", folder, "contacts", f"name=c{i}").stdout.strip() for i in range(3)]
     _overwrite(folder / STORE_FILE, 0, b"garbage header!!")
 
-    for command in (["serve", folder, "--no-discovery"], ["list", folder, "contacts"]):
+    commands: list[list[str | Path]]
+    commands = [["serve", folder, "--no-discovery"], ["list", folder, "contacts"]]
+    for command in commands:
         done = _cli(*command)
         assert done.returncode == exit_code(StoreDamagedError(folder, "x"))
         assert "StoreDamagedError" in done.stderr
@@ -386,6 +389,7 @@ def test_the_cli_names_repair_and_repair_brings_the_records_back(tmp_path: Path)
 def test_an_unreadable_store_is_a_permission_error_not_damage(tmp_path: Path) -> None:
     folder = tmp_path / "d"
     profile = ["--address", "A", "--phone", "P", "--email", "E", "--org-number", "1"]
+    init: list[str | Path]
     init = ["init", folder, "--device", "d", "--role", "main", "--company", "Acme"]
     assert _cli(*init, "--port", "0", *profile).returncode == 0
     (folder / STORE_FILE).chmod(0)

@@ -16,11 +16,10 @@ import pytest
 from zeroconf import IPVersion, NonUniqueNameException, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
-from roamsync.schema import RoamsyncError, UsageError
+from roamsync.schema import DiscoveryError, RoamsyncError, UsageError
 from roamsync.transport.discovery import (
     SERVICE_TYPE,
     Discovery,
-    DiscoveryError,
     PeerInfo,
     decode_peer,
     instance_label,

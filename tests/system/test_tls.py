@@ -24,12 +24,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from roamsync.schema import RoamsyncError
+from roamsync.schema import RoamsyncError, TlsError
 from roamsync.transport.tls import (
     CERT_FILE,
     KEY_FILE,
     Identity,
-    TlsError,
     client_context,
     create_identity,
     fingerprint_of,

@@ -104,7 +104,7 @@ class World:
         await getattr(self, f"do_{kind}")(device, *op[2:])
 
     async def do_contact(self, device: str) -> None:
-        values = {"name": self.value()}
+        values: dict[str, object] = {"name": self.value()}
         record = await self.peers[device].create("contacts", values)
         self.model.create(device, record, "contacts", values)
         self.records.append(("contacts", record))
@@ -113,7 +113,7 @@ class World:
         contact = self.pick(ix, "contacts")
         if contact is None:
             return
-        values = {"contact": contact[1], "status": self.value()}
+        values: dict[str, object] = {"contact": contact[1], "status": self.value()}
         peer = self.peers[device]
         if self.model.view(device, contact[1]) is None:
             await self.expect_refused(device, peer.create("orders", values), RecordNotFoundError)

@@ -44,7 +44,12 @@ def test_every_error_class_lives_in_schema_errors() -> None:
     assert _exception_classes_outside_the_tree() == []
 
 
-@pytest.mark.parametrize("cls", sorted(error_classes().values(), key=lambda c: c.__name__))
+ERROR_CLASSES: list[type[RoamsyncError]] = sorted(
+    error_classes().values(), key=lambda c: c.__name__
+)
+
+
+@pytest.mark.parametrize("cls", ERROR_CLASSES)
 def test_every_class_has_a_status_and_an_exit_code(cls: type[RoamsyncError]) -> None:
     assert cls.__module__ == "roamsync.schema.errors"
     exc = cls.__new__(cls)

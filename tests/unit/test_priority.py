@@ -27,7 +27,7 @@ from roamsync.peer.core.priority import (
 from roamsync.schema import JsonValue
 
 
-def w(device: str, t: int, value: object = None, role: str = "office", **seen: int) -> Write:
+def w(device: str, t: int, value: JsonValue = None, role: str = "office", **seen: int) -> Write:
     return Write("phone", device, role, t, value if value is not None else f"{device}@{t}", seen)
 
 

@@ -68,7 +68,7 @@ def test_state_vector_of_one_client(client_id: int) -> None:
 
 
 def test_state_vector_of_several_clients() -> None:
-    docs = [Doc(client_id=c) for c in (5, 1000, 2**33)]
+    docs: list[Doc[Text]] = [Doc(client_id=c) for c in (5, 1000, 2**33)]
     for i, doc in enumerate(docs):
         text = doc.get("t", type=Text)
         text += "x" * (i + 1) * 50

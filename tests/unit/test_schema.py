@@ -27,7 +27,8 @@ from roamsync.schema import (
     get_module,
     validate_fields,
 )
-from roamsync.schema.fields import decode_value, encode_value
+from roamsync.schema.fields import JsonValue, decode_value, encode_value
+from roamsync.schema.permissions import Operation
 
 STRING = Field("s", FieldType.STRING)
 NUMBER = Field("n", FieldType.NUMBER)
@@ -38,7 +39,7 @@ REFERENCE = Field("r", FieldType.REFERENCE, target="contacts")
 NOTE = Field("t", FieldType.NOTE)
 
 
-def enc(field: Field, value: object) -> object:
+def enc(field: Field, value: object) -> JsonValue:
     return encode_value("tests", field, value)
 
 
@@ -247,7 +248,7 @@ def test_only_main_writes_the_device_registry(role: str) -> None:
     assert allowed("main", "devices", "create", own=True)
     assert allowed(role, "devices", "read", own=False)
     for op in ("edit", "create", "delete"):
-        assert not allowed(role, "devices", op, own=True)  # type: ignore[arg-type]
+        assert not allowed(role, "devices", op, own=True)
     with pytest.raises(PermissionDeniedError, match="only the main device"):
         check(role, "devices", "create", own=True)
 
@@ -386,7 +387,7 @@ def test_error_classes_derive_from_schema_error(cls: type[Exception]) -> None:
 # -- permissions ---------------------------------------------------------------
 
 Y, N, OWN = "yes", "no", "own"
-OPS = ("read", "edit", "create", "delete")
+OPS: tuple[Operation, ...] = ("read", "edit", "create", "delete")
 EXPECTED_TRAVEL = {
     "contacts": (Y, Y, Y, N),
     "contact_persons": (Y, Y, Y, N),
@@ -419,13 +420,13 @@ def test_matrix_table_covers_every_module() -> None:
 
 
 @pytest.mark.parametrize(("module", "op", "own", "expected"), TRAVEL_CASES)
-def test_travel_matrix(module: str, op: str, own: bool, expected: bool) -> None:
-    assert allowed("travel", module, op, own=own) is expected  # type: ignore[arg-type]
+def test_travel_matrix(module: str, op: Operation, own: bool, expected: bool) -> None:
+    assert allowed("travel", module, op, own=own) is expected
     if expected:
-        check("travel", module, op, own=own)  # type: ignore[arg-type]
+        check("travel", module, op, own=own)
     else:
         with pytest.raises(PermissionDeniedError, match=module):
-            check("travel", module, op, own=own)  # type: ignore[arg-type]
+            check("travel", module, op, own=own)
 
 
 @pytest.mark.parametrize("role", ["main", "office"])
@@ -433,8 +434,8 @@ def test_travel_matrix(module: str, op: str, own: bool, expected: bool) -> None:
 def test_main_and_office_may_do_everything(role: str, module: str) -> None:
     for op in OPS:
         for own in (False, True):
-            assert allowed(role, module, op, own=own) is True  # type: ignore[arg-type]
-            check(role, module, op, own=own)  # type: ignore[arg-type]
+            assert allowed(role, module, op, own=own) is True
+            check(role, module, op, own=own)
 
 
 def test_roles() -> None:
