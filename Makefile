@@ -26,8 +26,10 @@ typecheck: install
 	$(BIN)/mypy $(PKGS)
 	$(BIN)/mypy tests bench demo
 
+# Two workers on two cores; tests of one xdist_group (zeroconf, timing-sensitive daemons)
+# run on one worker, one after the other. The long runs (marker `long`) are not in it.
 unit: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadgroup
 
 test: lint typecheck unit
 
@@ -46,29 +48,30 @@ clean:
 notebook: install
 	$(BIN)/python demo/run_notebook.py
 
-# kill -9 trials (tests/killtrials.py): 200 by default (ROAMSYNC_KILL_TRIALS=N, ROAMSYNC_KILL_SEED=S).
-.PHONY: durability
+# The long reliability runs (tests/long, marker `long`; RELIABILITY.md). Seeds are fixed
+# (20261202) and printed; ROAMSYNC_*_SEED=N draws another.
+# kill -9 trials: 200 by default (ROAMSYNC_KILL_TRIALS=N, ROAMSYNC_KILL_SEED=S).
+.PHONY: durability chaos load long
 durability: install
-	ROAMSYNC_KILL_TRIALS=$${ROAMSYNC_KILL_TRIALS:-200} $(BIN)/pytest tests/test_durability.py -s -q --timeout 3600
+	$(BIN)/pytest -m long tests/long/test_durability_long.py -s -q
 
 # The long fuzzing run (bench/fuzz.py, RELIABILITY.md): 2M frames through the wire decoder,
 # 2M updates through apply_remote, 200k frames through sessions, on 2 worker processes.
 # FUZZ_ARGS="--seed 7 --apply 200000" to change it; ends with a FUZZ-RESULT {json} line.
+# (tests/long/test_fuzz_long.py runs the same as a test: ROAMSYNC_FUZZ_ARGS.)
 fuzz: install
 	$(BIN)/python bench/fuzz.py $(FUZZ_ARGS)
 
-# Long reliability runs (RELIABILITY.md). Chaos: 5 daemons under random edits, SIGKILLs,
-# partitions and a skewed clock, ROAMSYNC_CHAOS_ROUNDS seeds of ROAMSYNC_CHAOS_SECONDS each
-# (ROAMSYNC_CHAOS_SEED=N replays a schedule). Load: 10 daemons writing for 60 s.
-.PHONY: chaos load
+# Chaos: 5 daemons under random edits, SIGKILLs, partitions and a skewed clock,
+# ROAMSYNC_CHAOS_ROUNDS rounds (3) of ROAMSYNC_CHAOS_SECONDS (300), then `make load`.
+# Load: 10 daemons writing for 60 s after a 20 s warm-up (ROAMSYNC_LOAD_*).
 chaos: install
-	ROAMSYNC_CHAOS_SECONDS=$${ROAMSYNC_CHAOS_SECONDS:-300} \
-	ROAMSYNC_CHAOS_ROUNDS=$${ROAMSYNC_CHAOS_ROUNDS:-3} \
-		$(BIN)/pytest tests/test_chaos.py::test_chaos -s -p no:cacheprovider
+	$(BIN)/pytest -m long tests/long/test_chaos_long.py -s -p no:cacheprovider
 	$(MAKE) -s load
 
 load: install
-	ROAMSYNC_LOAD_PEERS=$${ROAMSYNC_LOAD_PEERS:-10} \
-	ROAMSYNC_LOAD_SECONDS=$${ROAMSYNC_LOAD_SECONDS:-60} \
-	ROAMSYNC_LOAD_WARMUP=$${ROAMSYNC_LOAD_WARMUP:-20} \
-		$(BIN)/pytest tests/test_load.py -s -p no:cacheprovider
+	$(BIN)/pytest -m long tests/long/test_load_long.py -s -p no:cacheprovider
+
+# Every long run, one after the other (hours).
+long: install
+	$(BIN)/pytest -m long tests/long -s -p no:cacheprovider

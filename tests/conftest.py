@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import settings
 
 from roamsync.peer import Peer
 from roamsync.peer.daemon.node import Node
@@ -21,6 +23,21 @@ from roamsync.transport.channel import Channel, memory_pair
 from roamsync.transport.websocket import SYNC_PATH, accept, connect
 
 OpenPeer = Callable[..., Awaitable[Peer]]
+
+
+# Hypothesis draws the same examples on every run (a fixed seed per test): a failure in CI
+# fails again here. HYPOTHESIS_PROFILE=explore draws new ones.
+settings.register_profile("fixed", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
+
+
+def pytest_report_header() -> str:
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "fixed")
+    return (
+        f"hypothesis profile: {profile} (fixed: the same examples every run); seeds of the "
+        "chaos, load and kill -9 runs: 20261202 unless ROAMSYNC_*_SEED"
+    )
 
 
 async def until(condition: Callable[[], bool], limit: float = 10.0) -> None:

@@ -23,7 +23,9 @@ and no order number was handed out twice. Seeds: ``ROAMSYNC_KILL_SEED``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -43,6 +45,8 @@ from roamsync.peer.store import STORE_FILE
 from roamsync.schema import RoamsyncError
 
 from daemons import ROAMSYNC
+
+SEED = int(os.environ.get("ROAMSYNC_KILL_SEED", "20261202"))
 
 FIELDS = ("name", "phone", "email", "notes")
 WORDS = ("alpha", "beta", "gamma", "delta", "kilo", "lima", "oscar", "zulu")
@@ -223,6 +227,17 @@ class Figures:
             f"{self.failed_opens} failed opens, kill points {self.kills}, "
             f"{self.records} records at the end, {self.seconds:.1f} s"
         )
+
+
+def check_figures(figures: Figures) -> None:
+    """Print a run's figures (and append them to ``$ROAMSYNC_KILL_REPORT``), then check them."""
+    print(figures.line())
+    if path := os.environ.get("ROAMSYNC_KILL_REPORT"):
+        with open(path, "a") as out:
+            out.write(json.dumps(dataclasses.asdict(figures)) + "\n")
+    assert figures.lost == 0, f"seed {figures.seed}"
+    assert figures.failed_opens == 0, f"seed {figures.seed}"
+    assert figures.acked >= 10 or figures.trials < 2, "no trial got a write acknowledged"
 
 
 def _kill_point(

@@ -25,6 +25,8 @@ from roamsync.transport.discovery import (
     instance_label,
 )
 
+pytestmark = pytest.mark.xdist_group("zeroconf")  # mDNS on 127.0.0.1: one worker at a time
+
 WAIT = 8.0  # seconds: generous bound on any one wait; the usual is well under two
 LOOPBACK = "127.0.0.1"
 

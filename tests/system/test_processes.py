@@ -20,6 +20,8 @@ from roamsync.peer.org.config import load_config, save_config
 
 from daemons import Daemons, cli, count, wait_for
 
+pytestmark = pytest.mark.xdist_group("zeroconf")  # daemons announce on 127.0.0.1
+
 
 @pytest.fixture
 def daemons(tmp_path: Path) -> Iterator[Daemons]:
