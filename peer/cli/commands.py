@@ -219,6 +219,26 @@ def get(folder: Path, module: str, record_id: str, as_json: bool) -> None:
         fields_of(record)
 
 
+@main.command()
+@DIR
+@click.argument("module")
+@click.argument("record_id", metavar="ID")
+def delete(folder: Path, module: str, record_id: str) -> None:
+    """Delete a record (`roamsync undelete` brings it back, with every edit it had)."""
+    run(invoke(folder, ops.delete, module=module, id=record_id))
+    click.echo(f"deleted {module} {record_id}")
+
+
+@main.command()
+@DIR
+@click.argument("module")
+@click.argument("record_id", metavar="ID")
+def undelete(folder: Path, module: str, record_id: str) -> None:
+    """Bring back a deleted record."""
+    run(invoke(folder, ops.restore, module=module, id=record_id))
+    click.echo(f"restored {module} {record_id}")
+
+
 @main.command(name="list")
 @DIR
 @click.argument("module")

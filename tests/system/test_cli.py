@@ -76,3 +76,13 @@ def test_progress_bar_shows_done_total_rate(capsys: pytest.CaptureFixture[str]) 
     err = capsys.readouterr().err
     assert "1000/1000" in err
     assert "records" in err
+
+
+def test_delete_and_undelete(tmp_path: Path) -> None:
+    hq = tmp_path / "hq"
+    roamsync("init", hq, "--device", "hq", "--role", "main", "--company", "Acme")
+    acme = roamsync("put", hq, "contacts", "name=Acme AS").strip()
+    assert "deleted" in roamsync("delete", hq, "contacts", acme)
+    assert "RecordNotFoundError" in roamsync("get", hq, "contacts", acme, ok=False)
+    assert "restored" in roamsync("undelete", hq, "contacts", acme)
+    assert json.loads(roamsync("get", hq, "contacts", acme, "--json"))["name"] == "Acme AS"
