@@ -5,7 +5,7 @@
         [--workers 2] [--seed S] [--json out.json]
     .venv/bin/python bench/fuzz.py --seed S --replay apply:BLOCK   (one block again, alone)
 
-The harness, mutators and properties are those of ``tests/test_fuzz.py``
+The harness, mutators and properties are those of ``tests/unit/test_fuzz.py``
 (``tests/fuzzing.py``), driven here by a seeded ``random.Random`` instead of
 Hypothesis, which is far faster per input. Work is cut into blocks; block ``b``
 of a target draws from ``Random(f"{seed}/{target}/{b}")``, so any block can be

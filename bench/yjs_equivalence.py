@@ -1,4 +1,4 @@
-"""The long equivalence run of ``peer/yjs.py``'s fast ``check_update`` against the plain
+"""The long equivalence run of ``peer/record/yjs.py``'s fast ``check_update`` against the plain
 reference it replaced (``tests/yjs_reference.py``), and the two timed side by side.
 
     .venv/bin/python bench/yjs_equivalence.py [--inputs 1000000] [--seed S] [--items PICKLE]

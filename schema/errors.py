@@ -16,6 +16,7 @@ translated where they enter, with the original chained as ``__cause__``::
     ├── PermissionDeniedError             403    4   the device's role may not do this
     ├── UsageError (ValueError)           400    2   a bad argument: unknown role or policy
     │   ├── InvalidArgumentError          400    2   an operation's argument has the wrong type
+    │   ├── RequestError                  400    2   the local API cannot take the request
     │   └── CriteriaError                 409    2   the company profile lacks what enrolment needs
     ├── StoreError                        500    5   the durable store failed
     │   └── StoreDamagedError             500    5   the store file is damaged: roamsync repair
@@ -23,6 +24,7 @@ translated where they enter, with the original chained as ``__cause__``::
     │   └── InvitationError               403    6   wrong, expired, used or locked invitation code
     ├── NodeError                         503    7   the node cannot start, or cannot finish a sync
     ├── DaemonError                       502    7   the daemon's local API did not answer
+    │   └── UnauthorizedError             401    7   a request without the daemon's token
     ├── WorkerError                       500    1   the worker process reading new records failed
     ├── PeerClosedError                   409    1   the peer was used after close()
     ├── TransportError                    502    8   moving records between devices failed
@@ -113,7 +115,8 @@ class RecordNotFoundError(RoamsyncError):
     details = ("module", "record_id")
 
     def __init__(self, module: str, record_id: str) -> None:
-        super().__init__(f"no record {record_id!r} in {module!r}")
+        where = f" in {module!r}" if module else ""
+        super().__init__(f"no record {record_id!r}{where}")
         self.module = module
         self.record_id = record_id
 
@@ -138,6 +141,11 @@ class InvalidArgumentError(UsageError):
     def __init__(self, argument: str, problem: str) -> None:
         super().__init__(f"{argument}: {problem}")
         self.argument = argument
+
+
+class RequestError(UsageError):
+    """The local API could not take the request: no such route or method, a body too
+    large or not decodable (its HTTP status is the one the server gives)."""
 
 
 class CriteriaError(UsageError):
@@ -189,6 +197,10 @@ class DaemonError(RoamsyncError):
     """The daemon's local API did not answer, or answered what is not an answer."""
 
 
+class UnauthorizedError(DaemonError):
+    """The request to the daemon's local API did not carry its token."""
+
+
 class WorkerError(RoamsyncError):
     """The worker process reading new records is gone, or answered what was not asked."""
 
@@ -235,6 +247,7 @@ BOUNDARY: Mapping[type[RoamsyncError], tuple[int, int]] = {
     InvitationError: (403, 6),
     NodeError: (503, 7),
     DaemonError: (502, 7),
+    UnauthorizedError: (401, 7),
     WorkerError: (500, 1),
     PeerClosedError: (409, 1),
     TransportError: (502, 8),

@@ -72,9 +72,14 @@ def _encode_string(value: object) -> str:
     return value
 
 
+INT64 = 2**63  # integers are stored and sent as signed 64-bit
+
+
 def _encode_number(value: object) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError
+    if isinstance(value, int) and not -INT64 <= value < INT64:
+        raise ValueError("an integer out of the 64-bit range")
     if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
         raise ValueError("not a finite number")
     return value

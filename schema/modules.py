@@ -189,6 +189,11 @@ MODULES: dict[str, Module] = {
 }
 
 
+# Modules roamsync writes itself (the device registry, each device's status, the company
+# profile): the generic record operations leave them alone.
+SYSTEM_MODULES = frozenset({"devices", "device_status", "company"})
+
+
 def get_module(name: str) -> Module:
     try:
         return MODULES[name]

@@ -1,6 +1,6 @@
 """Real `roamsync serve` daemons on loopback, linked through TCP proxies the test controls.
 
-Used by the chaos test (``test_chaos.py``) and the load test (``test_load.py``).
+Used by the chaos test (``tests/chaosrun.py``) and the load test (``tests/loadrun.py``).
 
 * :class:`Cluster` sets up a company of N devices (the first is main; all are
   enrolled with real invitations), runs each as a ``roamsync serve`` process

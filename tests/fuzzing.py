@@ -1,4 +1,4 @@
-"""The fuzzing harness shared by ``tests/test_fuzz.py`` (Hypothesis, CI-sized) and
+"""The fuzzing harness shared by ``tests/unit/test_fuzz.py`` (Hypothesis, CI-sized) and
 ``bench/fuzz.py`` (the long run of a million inputs and more).
 
 Three parts:

@@ -1,5 +1,5 @@
 """Updates shaped like a record as created, or with keys set again in place, to check
-``peer/yjs.py``'s :func:`read_fresh` against pycrdt (``tests/test_yjs_fresh.py``,
+``peer/record/yjs.py``'s :func:`read_fresh` against pycrdt (``tests/unit/test_yjs_fresh.py``,
 ``bench/yjs_equivalence.py --fresh``).
 
 Most are what ``read_fresh`` accepts (one or more clients setting keys of the

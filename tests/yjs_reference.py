@@ -1,10 +1,10 @@
-"""The reference :func:`check_update` that ``peer/yjs.py``'s fast parser is checked against.
+"""The reference :func:`check_update` that ``peer/record/yjs.py``'s fast parser is checked against.
 
-A verbatim copy of ``peer/yjs.py`` as it was before it was rewritten for speed (commit
+A verbatim copy of ``peer/record/yjs.py`` as it was before it was rewritten for speed (commit
 b7758c1; about 15 µs per record update): plain and slow, one small reader method per
-lib0 field. ``tests/test_yjs.py`` and ``bench/yjs_equivalence.py`` check that the fast
+lib0 field. ``tests/unit/test_yjs.py`` and ``bench/yjs_equivalence.py`` check that the fast
 parser returns the same reach for every input, and raises ``ValueError`` exactly when
-this one does. See ``peer/yjs.py`` for the format.
+this one does. See ``peer/record/yjs.py`` for the format.
 """
 
 from __future__ import annotations

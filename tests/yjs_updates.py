@@ -1,5 +1,5 @@
 """Yjs v1 updates built field by field from a ``random.Random``, to check
-``peer/yjs.py`` against ``tests/yjs_reference.py`` (``tests/test_yjs.py``,
+``peer/record/yjs.py`` against ``tests/yjs_reference.py`` (``tests/unit/test_yjs.py``,
 ``bench/yjs_equivalence.py``).
 
 Mutated real updates (``tests/fuzzing.py``) mostly fail early; these reach every

@@ -1,6 +1,6 @@
 """A channel carries whole frames between two peers, in order.
 
-Two implementations share one contract (``tests/test_channel.py``): the
+Two implementations share one contract (``tests/contract/test_channel.py``): the
 in-memory pair below, for tests and notebooks, and the aiohttp websocket in
 :mod:`roamsync.transport.websocket`.
 

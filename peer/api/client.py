@@ -26,11 +26,24 @@ TIMEOUT = 600.0  # seconds: offline and online wait for a sync
 def daemon_info(folder: Path) -> dict[str, Any] | None:
     """The running daemon's API address and token, if one is running on ``folder``."""
     try:
-        info: dict[str, Any] = orjson.loads((folder / DAEMON).read_bytes())
-        os.kill(int(info["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        info = orjson.loads((folder / DAEMON).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(info, dict) or not _well_formed(info):
+        return None
+    try:
+        os.kill(info["pid"], 0)
+    except OSError:
         return None
     return info
+
+
+def _well_formed(info: dict[str, Any]) -> bool:
+    def positive(name: str) -> bool:
+        value = info.get(name)
+        return type(value) is int and value > 0
+
+    return positive("pid") and positive("port") and isinstance(info.get("token"), str)
 
 
 class ApiClient:
@@ -40,9 +53,9 @@ class ApiClient:
         self.base = f"http://127.0.0.1:{info['port']}"
         self.headers = {"Authorization": f"Bearer {info['token']}"}
 
-    async def run(self, op: Operation, args: dict[str, Any], *, writes: bool = False) -> Any:
-        """Run ``op`` with ``args`` in the daemon (``writes``: its non-GET route)."""
-        route = route_of(op, writes=writes)
+    async def run(self, op: Operation, args: dict[str, Any]) -> Any:
+        """Run ``op`` with ``args`` in the daemon."""
+        route = route_of(op)
         rest = {k: v for k, v in args.items() if k not in route.path_args}
         params: dict[str, str] | None = None
         data: bytes | None = None

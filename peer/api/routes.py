@@ -33,6 +33,11 @@ class Route:
     def path_args(self) -> list[str]:
         return re.findall(r"{(\w+)}", self.path)
 
+    @property
+    def pattern(self) -> str:
+        """The path for the router: a path argument is any text but ``/`` (braces too)."""
+        return PREFIX + re.sub(r"{(\w+)}", r"{\1:[^/]+}", self.path)
+
     def url(self, args: Mapping[str, Any]) -> str:
         """The path with the path arguments filled in."""
         path = self.path
@@ -61,15 +66,13 @@ ROUTES = (
     Route("GET", "/log", ops.log),
     Route("GET", "/history", ops.history),
     Route("GET", "/company", ops.company),
-    Route("POST", "/company", ops.company),
+    Route("POST", "/company", ops.register_company),
 )
 
 
-def route_of(op: Operation, *, writes: bool = False) -> Route:
-    """The route that runs ``op`` (``writes``: the non-GET one, where there are two)."""
-    found = [r for r in ROUTES if r.op is op]
-    if not found:
-        raise LookupError(f"{op.__name__} has no route in the local API")
-    if len(found) > 1:
-        found = [r for r in found if (r.method != "GET") == writes]
-    return found[0]
+def route_of(op: Operation) -> Route:
+    """The route that runs ``op`` (each operation has one)."""
+    for route in ROUTES:
+        if route.op is op:
+            return route
+    raise LookupError(f"{op.__name__} has no route in the local API")

@@ -19,15 +19,17 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
-from roamsync.peer.api.routes import PREFIX, ROUTES, Route
+from roamsync.peer.api.routes import ROUTES, Route
 from roamsync.peer.api.wire import to_json
 from roamsync.peer.daemon.metrics import CONTENT_TYPE, render_metrics
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.ops.args import bind
 from roamsync.peer.org.config import DAEMON
 from roamsync.peer.store.files import write_atomically
-from roamsync.schema import InvalidArgumentError, RoamsyncError
+from roamsync.schema import InvalidArgumentError, RequestError, RoamsyncError, UnauthorizedError
 from roamsync.schema.errors import http_status
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,17 +46,24 @@ class Api:
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
         for route in ROUTES:
-            app.router.add_route(route.method, PREFIX + route.path, self._handler(route))
+            app.router.add_route(route.method, route.pattern, self._handler(route))
         app.router.add_get(METRICS_PATH, self._metrics)
         return app
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        given = request.headers.get("Authorization", "")
+        """The token first; then any error aiohttp itself answers (no such route or method,
+        a body too large) as the API's JSON, not as text."""
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
         scrape = request.path == METRICS_PATH  # Prometheus scrapes without the token; loopback only
-        if not scrape and not secrets.compare_digest(given, f"Bearer {self.token}"):
-            return web.json_response({"error": "Unauthorized", "message": "bad token"}, status=401)
-        return await handler(request)
+        if not scrape and not secrets.compare_digest(given, b"Bearer " + self.token.encode()):
+            return _error(UnauthorizedError("this request does not carry the daemon's token"))
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return _error(RequestError(exc.reason), exc.status)
 
     def _handler(self, route: Route) -> Handler:
         async def handle(request: web.Request) -> web.Response:
@@ -62,7 +71,7 @@ class Api:
                 args = bind(route.op, await _raw_args(route, request), text=route.method == "GET")
                 result = await route.op(self.node, **args)
             except RoamsyncError as exc:
-                return _json(exc.to_wire(), http_status(exc))
+                return _error(exc)
             return _json(result, 200)
 
         return handle
@@ -80,7 +89,12 @@ async def _raw_args(route: Route, request: web.Request) -> dict[str, Any]:
                 raise InvalidArgumentError(name, "is given twice")
             args[name] = value
         return args
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise
+    except (web.HTTPException, RequestPayloadError, HttpProcessingError, ValueError) as exc:
+        raise InvalidArgumentError("body", f"cannot be read: {exc}") from None
     if not raw.strip():
         body: Any = {}
     else:
@@ -97,6 +111,10 @@ async def _raw_args(route: Route, request: web.Request) -> dict[str, Any]:
         if name in args:
             raise InvalidArgumentError(name, "is given twice")
     return args | body
+
+
+def _error(exc: RoamsyncError, status: int | None = None) -> web.Response:
+    return _json(exc.to_wire(), http_status(exc) if status is None else status)
 
 
 def _json(value: Any, status: int) -> web.Response:

@@ -8,6 +8,7 @@ not (:func:`~roamsync.peer.cli.run.invoke`).
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -19,9 +20,15 @@ from roamsync.peer.cli.render import cell, conflict_table, echo, fields_of
 from roamsync.peer.cli.run import fail, invoke, run
 from roamsync.peer.ops.company import Role
 from roamsync.peer.ops.records import Record
-from roamsync.peer.org.registry import DEFAULT_TTL
+from roamsync.peer.org.registry import DEFAULT_TTL, MAX_TTL
 from roamsync.peer.replica.repair import RepairReport
-from roamsync.schema import FieldType, FieldTypeError, RoamsyncError, get_module
+from roamsync.schema import (
+    FieldType,
+    FieldTypeError,
+    InvalidArgumentError,
+    RoamsyncError,
+    get_module,
+)
 
 DIR = click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -110,6 +117,8 @@ def init(
 )
 def invite(folder: Path, role: str, expires: float) -> None:
     """On main: print a single-use enrolment code for a new device."""
+    if not (math.isfinite(expires) and 1 / 60 <= expires <= MAX_TTL / 3600):
+        fail(InvalidArgumentError("--expires", f"hours from 1 minute to 30 days, not {expires}"))
     result = run(invoke(folder, ops.invite, role=role, ttl=expires * 3600))
     click.echo(result["code"])
 
@@ -294,7 +303,9 @@ def company_(
     fields = {"name": name, "address": address, "phone": phone, "email": email}
     fields["org_number"] = org_number
     given = {k: v for k, v in fields.items() if v is not None}
-    info = run(invoke(folder, ops.company, writes=bool(given), **given))
+    info = run(
+        invoke(folder, ops.register_company, **given) if given else invoke(folder, ops.company)
+    )
     if as_json:
         echo(info, True)
         return

@@ -21,18 +21,25 @@ def echo(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
         click.echo("(none)")
         return
     columns = columns or list(rows[0])
-    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[cell(row.get(c), c) for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for r in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
-def cell(value: Any) -> str:
+TIMES = frozenset({"ended", "started", "last", "last_seen", "since"})  # unix times, in columns
+
+
+def cell(value: Any, column: str = "") -> str:
+    """A value as a table shows it; a unix time (in the columns that hold one) as local time."""
     if value is None:
         return ""
-    if isinstance(value, float) and value > 1e9:  # a unix time
-        return dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+    if column in TIMES and isinstance(value, int | float):
+        try:
+            return dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+        except (OverflowError, OSError, ValueError):
+            return str(value)
     if isinstance(value, list | dict):
         return orjson.dumps(value, default=str).decode()
     return str(value)

@@ -31,13 +31,13 @@ from roamsync.schema.errors import exit_code
 T = TypeVar("T")
 
 
-async def invoke(folder: Path, op: Operation, writes: bool = False, **args: Any) -> Any:
-    """Run ``op`` with ``args`` for the directory ``folder`` (``writes``: an operation with
-    a read and a write route takes the write one)."""
+async def invoke(folder: Path, op: Operation, **args: Any) -> Any:
+    """Run ``op`` with ``args`` for the directory ``folder``. The arguments are checked
+    here either way, so a mistake reads the same with or without the daemon."""
+    bound = bind(op, args)
     info = daemon_info(folder)
     if info is not None:
-        return await ApiClient(info).run(op, args, writes=writes)
-    bound = bind(op, args)
+        return await ApiClient(info).run(op, bound)
     node = await Node.open(folder)
     try:
         return to_plain(await op(node, **bound))

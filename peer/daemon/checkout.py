@@ -28,7 +28,7 @@ async def wait_synced(node: Node, within: float) -> list[str]:
                 await asyncio.sleep(0.05)
     except TimeoutError:
         reached = ", ".join(s.remote_device for s in sessions.running()) or "no peer"
-        raise NodeError(f"could not finish syncing within {within:.0f} s ({reached})") from None
+        raise NodeError(f"could not finish syncing within {within:g} s ({reached})") from None
     return [s.remote_device for s in sessions.running()]
 
 

@@ -12,7 +12,15 @@ directory's node, opened for the call, when it does not: the same function
 either way.
 """
 
-from roamsync.peer.ops.company import company, disconnect, init, invite, join, repair
+from roamsync.peer.ops.company import (
+    company,
+    disconnect,
+    init,
+    invite,
+    join,
+    register_company,
+    repair,
+)
 from roamsync.peer.ops.records import (
     create,
     delete,
@@ -51,6 +59,7 @@ __all__ = [
     "log",
     "offline",
     "online",
+    "register_company",
     "rejections",
     "repair",
     "resolve",

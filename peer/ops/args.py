@@ -43,14 +43,18 @@ class Range:
 
 @dataclass(frozen=True)
 class Text:
-    """A string of at most ``limit`` characters (``nonempty``: at least one)."""
+    """A string of at most ``limit`` characters (``nonempty``: at least one; ``path``: one
+    that can stand as a part of a URL path, so no ``/``)."""
 
     limit: int = 10_000
     nonempty: bool = False
+    path: bool = False
 
 
 Seconds = Annotated[float, Range(0.1, 86_400, "seconds")]
 Name = Annotated[str, Text(200, nonempty=True)]
+Ref = Annotated[str, Text(200, nonempty=True, path=True)]  # a module, record id, field, device
+INT64 = 2**63  # integers cross the API as signed 64-bit
 Scalar = str | int | float | bool | None  # a field value as JSON gives it
 Fields = dict[str, Scalar]  # field name -> value, for create and update
 CONTEXT = 1  # an operation's first parameter is its context (a node, a folder): not an argument
@@ -118,13 +122,15 @@ def _scalar(name: str, kind: Any, value: object) -> Any:
     if kind is bool and isinstance(value, bool):
         return value
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        if not -INT64 <= value < INT64:
+            raise InvalidArgumentError(name, "expects a 64-bit integer")
         return value
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise InvalidArgumentError(name, f"expects a finite number, not {_show(value)}")
         return float(value)
     if kind is str and isinstance(value, str):
-        return value
+        return _text(name, value)
     if kind is type(None) and value is None:
         return None
     raise InvalidArgumentError(name, f"expects {_describe(kind)}, not {_show(value)}")
@@ -136,11 +142,25 @@ def _fields(name: str, value: object) -> dict[str, Scalar]:
     for field, item in value.items():
         if not isinstance(field, str):
             raise InvalidArgumentError(name, f"field names are strings, not {_show(field)}")
+        where = f"{name}.{_text(name, field)}"
         if isinstance(item, float) and not math.isfinite(item):
-            raise InvalidArgumentError(f"{name}.{field}", f"expects a finite number, not {item}")
-        if not (item is None or isinstance(item, str | int | float | bool)):
-            raise InvalidArgumentError(f"{name}.{field}", f"expects a value, not {_show(item)}")
+            raise InvalidArgumentError(where, f"expects a finite number, not {item}")
+        if isinstance(item, int) and not -INT64 <= item < INT64:
+            raise InvalidArgumentError(where, "expects a 64-bit integer")
+        if isinstance(item, str):
+            _text(where, item)
+        elif not (item is None or isinstance(item, int | float | bool)):
+            raise InvalidArgumentError(where, f"expects a value, not {_show(item)}")
     return dict(value)
+
+
+def _text(name: str, value: str) -> str:
+    """``value`` if it is text (a command line's arguments can hold bytes that are not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(name, "is not valid UTF-8 text") from None
+    return value
 
 
 def _check_marks(name: str, value: Any, marks: list[object]) -> Any:
@@ -152,6 +172,8 @@ def _check_marks(name: str, value: Any, marks: list[object]) -> Any:
                 raise InvalidArgumentError(name, f"is longer than {mark.limit} characters")
             if mark.nonempty and not value.strip():
                 raise InvalidArgumentError(name, "must not be empty")
+            if mark.path and "/" in value:
+                raise InvalidArgumentError(name, "must not contain /")
     return value
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from roamsync.peer.daemon.node import Node
-from roamsync.peer.ops.args import Name, Range
+from roamsync.peer.ops.args import Name, Range, Ref
 from roamsync.peer.org import company as profile
 from roamsync.peer.org import registry
 from roamsync.peer.org.config import Config, load_config
@@ -19,21 +19,24 @@ InvitationSeconds = Annotated[float, Range(60, registry.MAX_TTL, "seconds")]
 Role = Literal["main", "office", "travel"]
 
 
-async def company(
+async def company(node: Node) -> dict[str, Any]:
+    """The company profile and what enrolment still needs."""
+    return {"profile": profile.profile(node.peer), "missing": profile.missing(node.peer)}
+
+
+async def register_company(
     node: Node,
-    name: str | None = None,
-    address: str | None = None,
-    phone: str | None = None,
-    email: str | None = None,
-    org_number: str | None = None,
+    name: Name | None = None,
+    address: Name | None = None,
+    phone: Name | None = None,
+    email: Name | None = None,
+    org_number: Name | None = None,
 ) -> dict[str, Any]:
-    """The company profile and what enrolment still needs; with fields, register them
-    first (main only)."""
+    """On main: register or change the company profile (the fields given); the profile."""
     given = {"name": name, "address": address, "phone": phone, "email": email}
     fields = {k: v for k, v in (given | {"org_number": org_number}).items() if v is not None}
-    if fields:
-        await profile.set_profile(node.peer, fields)
-    return {"profile": profile.profile(node.peer), "missing": profile.missing(node.peer)}
+    await profile.set_profile(node.peer, fields)
+    return await company(node)
 
 
 async def invite(
@@ -47,7 +50,7 @@ async def invite(
     return {"code": code}
 
 
-async def disconnect(node: Node, device: str) -> dict[str, str]:
+async def disconnect(node: Node, device: Ref) -> dict[str, str]:
     """On main: revoke a device (by name or id); its data stays."""
     entry = await registry.revoke(node.peer, device)
     return {"device": entry.device, "name": entry.name, "status": entry.status}

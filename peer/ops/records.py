@@ -5,45 +5,58 @@ from __future__ import annotations
 from typing import Any
 
 from roamsync.peer.daemon.node import Node
-from roamsync.peer.ops.args import Fields
+from roamsync.peer.ops.args import Fields, Ref
+from roamsync.schema import PermissionDeniedError
+from roamsync.schema.modules import SYSTEM_MODULES
 
 Record = dict[str, Any]
 
 
-async def create(node: Node, module: str, fields: Fields) -> dict[str, str]:
+def _business(module: str) -> str:
+    """Records of the system modules (the device registry, device status, the company
+    profile) are written only by their own operations, which check what they write."""
+    if module in SYSTEM_MODULES:
+        raise PermissionDeniedError(
+            f"{module} records are written by roamsync itself (invite, join, disconnect, "
+            "offline, online, company), not as records"
+        )
+    return module
+
+
+async def create(node: Node, module: Ref, fields: Fields) -> dict[str, str]:
     """Create a record; its id."""
-    return {"id": await node.peer.create(module, fields)}
+    return {"id": await node.peer.create(_business(module), fields)}
 
 
-async def update(node: Node, module: str, id: str, fields: Fields) -> dict[str, str]:
+async def update(node: Node, module: Ref, id: Ref, fields: Fields) -> dict[str, str]:
     """Change some fields of a record (``None`` clears one)."""
-    await node.peer.update(module, id, fields)
+    await node.peer.update(_business(module), id, fields)
     return {"id": id}
 
 
-async def delete(node: Node, module: str, id: str) -> dict[str, str]:
+async def delete(node: Node, module: Ref, id: Ref) -> dict[str, str]:
     """Delete a record (``restore`` brings it back)."""
-    await node.peer.delete(module, id)
+    await node.peer.delete(_business(module), id)
     return {"id": id}
 
 
-async def restore(node: Node, module: str, id: str) -> Record:
+async def restore(node: Node, module: Ref, id: Ref) -> Record:
     """Bring back a deleted record, with every edit it had."""
-    await node.peer.restore(module, id)
+    await node.peer.restore(_business(module), id)
     return node.peer.get(module, id)
 
 
-async def get(node: Node, module: str, id: str) -> Record:
+async def get(node: Node, module: Ref, id: Ref) -> Record:
     """One live record."""
     return node.peer.get(module, id)
 
 
-async def list_records(node: Node, module: str) -> list[Record]:
+async def list_records(node: Node, module: Ref) -> list[Record]:
     """The live records of a module."""
     return node.peer.list(module)
 
 
-async def find(node: Node, module: str, number: str) -> list[Record]:
+async def find(node: Node, module: Ref, number: Ref) -> list[Record]:
     """Quotes or orders whose final or provisional number is ``number``."""
     return node.peer.find(module, number)
 

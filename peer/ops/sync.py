@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from roamsync.peer.daemon import checkout, journal
 from roamsync.peer.daemon.node import Node
-from roamsync.peer.ops.args import Scalar, Seconds
+from roamsync.peer.ops.args import Ref, Scalar, Seconds
 from roamsync.peer.org import registry
 
 Policy = Literal["central", "local", "latest", "manual"]
@@ -112,7 +112,7 @@ async def conflicts(node: Node, pending: bool = False) -> list[dict[str, Any]]:
 
 
 async def resolve(
-    node: Node, record: str, field: str, pick: int | None = None, value: Scalar = None
+    node: Node, record: Ref, field: Ref, pick: int | None = None, value: Scalar = None
 ) -> dict[str, Any]:
     """Settle one pending conflict by hand: ``pick`` a listed value or give a ``value``."""
     module = node.peer.module_of(record)

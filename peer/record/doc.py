@@ -6,7 +6,7 @@ Layout of a record's document (all root types, which Yjs merges by name):
   written once by the creating device, and ``a:<client id>`` -> the device and
   role behind a Yjs client id, written with that client's first change.
 * ``slots`` (Map): key ``<device>`` -> JSON of that device's latest
-  :class:`~roamsync.peer.priority.Write` of every field it wrote. Each key has
+  :class:`~roamsync.peer.core.priority.Write` of every field it wrote. Each key has
   a single writer, so Yjs never has to drop one of two concurrent values
   (which it would for two devices setting one key, or creating one nested
   map); and since a device always overwrites the same key, Yjs squashes the

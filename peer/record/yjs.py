@@ -30,7 +30,7 @@ a lookup), lengths skipped by arithmetic. A read past the end is an
 ``IndexError``, turned into ``ValueError``; a skip past the end leaves ``pos``
 beyond it, and ``pos`` only grows, so the next read refuses it (there is always
 one: the delete set comes last). ``tests/yjs_reference.py`` keeps the plain
-parser it replaced, and ``tests/test_yjs.py`` and ``bench/yjs_equivalence.py``
+parser it replaced, and ``tests/unit/test_yjs.py`` and ``bench/yjs_equivalence.py``
 check that the two agree, input for input.
 """
 
@@ -237,7 +237,7 @@ def read_fresh(update: bytes) -> Fresh | None:
     nothing waits; and a key's value is simply its last item. Reading it here costs
     a third of what pycrdt takes. pycrdt writes an int as a float when one holds it
     exactly (else as a bigint64), and yrs writes whole floats below 2**63 as JSON
-    integers: ints here too. ``tests/test_yjs_fresh.py`` and
+    integers: ints here too. ``tests/unit/test_yjs_fresh.py`` and
     ``bench/yjs_equivalence.py --fresh`` check all of it against pycrdt.
 
     >>> read_fresh(bytes([1, 1, 7, 0, 0x28, 1, 5]) + b"slots" + bytes([1]) + b"d"

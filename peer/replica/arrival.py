@@ -4,7 +4,8 @@ An initial sync brings every record of the company, each new to the device.
 For such a record the whole work (check the Yjs update's structure, read it,
 check its data, the permission matrix and the priority layer, build its
 view) depends on nothing but the update: :func:`arrive` is a pure function of
-the record id, the update and the peer it came from, and :class:`Preparer`
+the record id, the update and the peer it came from, and
+:class:`~roamsync.peer.replica.preparer.Preparer`
 runs it for large batches in a worker process, beside the event loop, which
 meanwhile stores the batch before and receives the next. The replica uses an
 arrival only if the record is still new when it applies the batch

@@ -15,7 +15,7 @@ durably before the call returns; bad input raises an error from the
 :class:`~.merge.Merger` (the merge pipeline), :class:`~.feed.ChangeFeed` (the
 change feed and checkpoints), :class:`~.conflicts.ConflictLog` (conflicts and
 policies), :class:`~.numbering.Numbering`, :class:`~.cache.DocCache` and the
-worker (:class:`~.worker.Preparer`). ``Peer`` implements the
+worker (:class:`~.preparer.Preparer`). ``Peer`` implements the
 :class:`~roamsync.transport.session.Replica` protocol a sync session needs.
 """
 
@@ -196,12 +196,14 @@ class Peer:
     async def delete(self, module: str, record_id: str) -> None:
         """Delete a record. Edits made concurrently elsewhere lose to the delete (logged)."""
         self._check_open()
+        get_module(module)
         rec = self.records.live(module, record_id)
         self._mark_deleted(module, record_id, rec, deleted=True)
 
     async def restore(self, module: str, record_id: str) -> None:
         """Undo a delete, bringing back the record with every edit it had."""
         self._check_open()
+        get_module(module)
         rec = self.records.doc(record_id)
         if rec is None or rec.module != module:
             raise RecordNotFoundError(module, record_id)
@@ -231,6 +233,8 @@ class Peer:
         """Quotes or orders whose final or provisional number is ``number``."""
         self._check_open()
         mod = get_module(module)
+        if not mod.numbered:
+            raise UsageError(f"{module} records have no numbers (quotes and orders do)")
         return [present(mod, load_view(raw)) for raw in self.store.find_number(module, number)]
 
     def module_of(self, record_id: str) -> str:
@@ -238,7 +242,7 @@ class Peer:
         self._check_open()
         view = self.records.view(record_id)
         if view is None:
-            raise RecordNotFoundError("?", record_id)
+            raise RecordNotFoundError("", record_id)
         return str(view["module"])
 
     def count(self, module: str) -> int:

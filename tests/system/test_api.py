@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from collections.abc import AsyncIterator
@@ -38,7 +39,7 @@ async def send(node: Node, method: str, path: str, body: bytes | None) -> tuple[
     url = f"http://127.0.0.1:{info['port']}{path}"
     async with (
         aiohttp.ClientSession(headers=headers) as http,
-        http.request(method, url, data=body) as resp,
+        http.request(method, url, data=None if body is None else io.BytesIO(body)) as resp,
     ):
         return resp.status, orjson.loads(await resp.read())
 
@@ -67,6 +68,19 @@ MALFORMED = [
     ("GET", "/api/conflicts?pending=maybe", None),
     ("GET", "/api/status?extra=1", None),
     ("POST", "/api/company", b'{"name": ["Acme"]}'),
+    ("POST", "/api/company", b'{"name": ""}'),
+    ("POST", "/api/company", b'{"email": "   "}'),
+    ("GET", "/api/company?name=Pwned", None),  # a GET never writes
+    ("POST", "/api/records/devices", b'{"name": "evil", "role": "main"}'),
+    ("PATCH", "/api/records/company/company", b'{"name": "x"}'),
+    ("DELETE", "/api/records/company/company", None),
+    ("POST", "/api/records/stock", b'{"product": "p", "quantity": 1000000000000000000000}'),
+    ("POST", "/api/resolve", b'{"record": "r", "field": "f", "pick": 99999999999999999999}'),
+    ("GET", "/api/records/contacts/a%7Bb", None),  # braces in an id: no such record
+    ("GET", "/api/find/contacts?number=1", None),  # contacts have no numbers
+    ("GET", "/api/nope", None),  # no such route: aiohttp's 404, as JSON
+    ("PUT", "/api/status", b"{}"),  # no such method
+    ("POST", "/api/offline", b"x" * (2 << 20)),  # over the body limit
 ]
 
 
@@ -81,6 +95,23 @@ async def test_a_malformed_request_is_a_4xx_naming_the_error(
     assert hq.serving  # nothing took the device offline
     assert not hq.config.offline
     assert hq.peer.meta.store.meta_prefix("invite:") == {}  # nor made an invitation
+
+
+async def test_a_bad_token_or_an_undecodable_body_is_a_4xx_too(hq: Node) -> None:
+    info = daemon_info(hq.folder)
+    assert info is not None
+    url = f"http://127.0.0.1:{info['port']}/api"
+    async with aiohttp.ClientSession() as http:
+        for token in ("Bearer \xe9", "\xff", "Bearer wrong", ""):
+            headers = {"Authorization": token.encode("latin-1").decode("utf-8", "replace")}
+            async with http.get(f"{url}/status", headers=headers) as resp:
+                assert resp.status == 401
+                assert (await resp.json())["error"] == "UnauthorizedError"
+        headers = {"Authorization": f"Bearer {info['token']}", "Content-Encoding": "gzip"}
+        async with http.post(f"{url}/offline", data=b"garbage", headers=headers) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["error"] == "InvalidArgumentError"
+    assert not hq.config.offline
 
 
 async def test_random_bodies_never_make_a_500(hq: Node) -> None:

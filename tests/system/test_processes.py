@@ -44,7 +44,7 @@ def test_three_daemons_discover_each_other_and_converge(daemons: Daemons) -> Non
     wait_for(
         lambda: (
             "sales@acme.no" in cli("get", a, "contacts", acme)
-            and "number: 1" in cli("get", a, "orders", order)
+            and "number: 1" in cli("get", a, "orders", order, check=False)  # not there yet?
         ),
         what="edits and the renumbered order to reach office-a",
     )

@@ -1,4 +1,4 @@
-"""Records that arrive new, read beside the replica (``peer/arrival.py``): by a worker
+"""Records that arrive new, read beside the replica (``peer/replica/arrival.py``): by a worker
 process, sent back as plain tuples, used only while the record is still new."""
 
 from __future__ import annotations
@@ -41,8 +41,14 @@ def test_plain_tuples_carry_every_arrival_whole() -> None:
     assert {a.outcome for a in arrive_all(items, "src")} >= {READY, "malformed"}
 
 
-async def test_the_worker_reads_what_this_process_reads() -> None:
-    items = items_of(real_updates())
+@pytest.fixture
+def updates() -> list[bytes]:
+    """The corpus's updates, built outside the test's event loop (it runs one of its own)."""
+    return real_updates()
+
+
+async def test_the_worker_reads_what_this_process_reads(updates: list[bytes]) -> None:
+    items = items_of(updates)
     preparer = Preparer(workers=1, threshold=1)
     try:
         first = preparer.submit(items, "src")
@@ -59,8 +65,10 @@ async def test_the_worker_reads_what_this_process_reads() -> None:
     assert Preparer(workers=1, threshold=100).submit(items[:99], "src") is None
 
 
-async def test_a_dead_worker_means_reading_here(caplog: pytest.LogCaptureFixture) -> None:
-    items = items_of(real_updates())
+async def test_a_dead_worker_means_reading_here(
+    caplog: pytest.LogCaptureFixture, updates: list[bytes]
+) -> None:
+    items = items_of(updates)
     preparer = Preparer(workers=1, threshold=1)
     try:
         assert await preparer.result(preparer.submit(items, "src")) is not None
