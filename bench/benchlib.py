@@ -36,7 +36,7 @@ from roamsync.transport.websocket import SYNC_PATH, accept, connect
 
 DEFAULT_N = 100_000
 COMPANY = "bench"
-# what main's company profile needs before it may enrol devices (peer/company.py)
+# what main's company profile needs before it may enrol devices (peer/org/company.py)
 PROFILE = {
     "address": "Storgata 1, 0155 Oslo",
     "phone": "+47 22 00 00 00",

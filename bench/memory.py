@@ -8,7 +8,7 @@ only themselves (VmRSS and the peak VmHWM from /proc/self/status, in MB):
 
 1. ``receive``: a new device that opens an empty store and receives all N
    records over one Session (its initial sync); the worker process that read
-   them for it (``peer/arrival.py``) is measured too;
+   them for it (``peer/replica/arrival.py``) is measured too;
 2. ``hold``: the device that now holds N records opens its store again,
    counts, lists all contacts (``list``), reads every one (``get``), then
    updates 10,000 of them (which loads their CRDT documents into the bounded

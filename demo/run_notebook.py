@@ -6,7 +6,7 @@ the kernel spec is written to a temporary folder and only that folder is
 searched. The executed notebook, outputs included, is written back, and the
 notebook itself saves its plot as demo/divergence.png.
 
-``tests/test_notebook.py`` uses :func:`execute` with ``short=True``.
+``tests/system/test_notebook.py`` uses :func:`execute` with ``short=True``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import cast
 
 import nbformat
-from ipykernel.kernelspec import install
+from ipykernel.kernelspec import write_kernel_spec
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -41,8 +41,11 @@ def execute(
     if short:
         env["ROAMSYNC_NOTEBOOK_SHORT"] = "1"
     with tempfile.TemporaryDirectory(prefix="roamsync-kernel-") as prefix:
-        install(kernel_name=KERNEL, prefix=prefix)  # argv: [sys.executable, "-m", ...]
-        specs = KernelSpecManager(kernel_dirs=[str(Path(prefix, "share", "jupyter", "kernels"))])
+        kernels = Path(prefix, "kernels")
+        # argv: [sys.executable, "-m", "ipykernel_launcher", ...]. Written here directly:
+        # ipykernel's install() leaves an empty folder behind in /tmp on every call.
+        write_kernel_spec(kernels / KERNEL)
+        specs = KernelSpecManager(kernel_dirs=[str(kernels)])
         # Unix sockets in the temporary folder where there are: no TCP ports, no plain-TCP warning.
         ipc = os.name == "posix"
         km = AsyncKernelManager(

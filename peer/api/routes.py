@@ -71,7 +71,8 @@ ROUTES = (
 
 
 def route_of(op: Operation) -> Route:
-    """The route that runs ``op`` (each operation has one)."""
+    """The route that runs ``op`` (each has one, except those that set a directory up:
+    init, join, repair, which run where no daemon can)."""
     for route in ROUTES:
         if route.op is op:
             return route

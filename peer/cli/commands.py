@@ -18,8 +18,8 @@ import click
 from roamsync.peer import ops
 from roamsync.peer.cli.render import cell, conflict_table, echo, fields_of
 from roamsync.peer.cli.run import fail, invoke, run
-from roamsync.peer.ops.company import Role
 from roamsync.peer.ops.records import Record
+from roamsync.peer.ops.setup import Role
 from roamsync.peer.org.registry import DEFAULT_TTL, MAX_TTL
 from roamsync.peer.replica.repair import RepairReport
 from roamsync.schema import (

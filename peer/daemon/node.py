@@ -10,7 +10,8 @@ device. The parts, each with one job:
 * :class:`~.dialer.Dialer`: a session kept up to each address, with backoff and jitter;
 * :class:`~.supervisor.Supervisor`: background tasks restarted if they fail;
 * :class:`~.join.JoinServer`: enrolment (main);
-* :mod:`.checkout`: working offline; :mod:`.metrics`: ``/metrics``.
+* :mod:`.checkout`: working offline (check-out, check-in);
+* :mod:`.journal`: the sync log and history; :mod:`.metrics`: ``/metrics``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from roamsync.peer.daemon import checkout, journal
+from roamsync.peer.daemon import journal
 from roamsync.peer.daemon.dialer import Dialer
 from roamsync.peer.daemon.join import JOIN_PATH, JoinServer
 from roamsync.peer.daemon.sessions import Sessions
@@ -217,16 +218,6 @@ class Node:
             await channel.close()
             raise SessionRefused(f"{address} is not an enrolled device of this company")
         await self.sessions.run(channel, fingerprint, address)
-
-    # -- check-out and check-in ------------------------------------------------------------
-
-    async def check_out(self, within: float = 30.0, force: bool = False) -> dict[str, Any]:
-        """Go offline: a final sync, the offline flag for everyone to see, then no syncing."""
-        return await checkout.check_out(self, within, force)
-
-    async def check_in(self, policy: str = "central", within: float = 30.0) -> dict[str, Any]:
-        """Come back: sync, settle this device's conflicts by ``policy``, clear the flag."""
-        return await checkout.check_in(self, policy, within)
 
     # -- discovery -----------------------------------------------------------------------
 

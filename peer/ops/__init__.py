@@ -12,15 +12,6 @@ directory's node, opened for the call, when it does not: the same function
 either way.
 """
 
-from roamsync.peer.ops.company import (
-    company,
-    disconnect,
-    init,
-    invite,
-    join,
-    register_company,
-    repair,
-)
 from roamsync.peer.ops.records import (
     create,
     delete,
@@ -30,6 +21,15 @@ from roamsync.peer.ops.records import (
     rejections,
     restore,
     update,
+)
+from roamsync.peer.ops.setup import (
+    company,
+    disconnect,
+    init,
+    invite,
+    join,
+    register_company,
+    repair,
 )
 from roamsync.peer.ops.sync import (
     conflicts,

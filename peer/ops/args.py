@@ -100,6 +100,9 @@ def convert(name: str, kind: Any, value: object) -> Any:
         options = get_args(kind)
         if value is None and type(None) in options:
             return None
+        fitting = [o for o in options if _fits(o, value)]
+        if len(fitting) == 1:  # its own check says best what is wrong (empty, too long, ...)
+            return convert(name, fitting[0], value)
         for option in options:
             if option is not type(None):
                 try:
@@ -116,6 +119,14 @@ def convert(name: str, kind: Any, value: object) -> Any:
     if origin is dict:
         return _fields(name, value)
     return _scalar(name, kind, value)
+
+
+def _fits(kind: Any, value: object) -> bool:
+    """Whether ``value`` has the Python type of option ``kind`` of a union."""
+    base = get_args(kind)[0] if get_origin(kind) is Annotated else kind
+    if base is bool or isinstance(value, bool):
+        return base is bool and isinstance(value, bool)
+    return isinstance(base, type) and isinstance(value, base)
 
 
 def _scalar(name: str, kind: Any, value: object) -> Any:

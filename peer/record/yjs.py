@@ -4,7 +4,7 @@ Some malformed updates corrupt yrs's memory: applying one, then reading the
 document, kills the process (SIGSEGV or abort; found by fuzzing, pycrdt
 0.14.13). The one found lists the same Yjs client twice, with different items
 under the same ids (two updates glued together). Yjs and yrs write each client
-once; a roamsync record also has root types only (``record.py``), so its
+once; a roamsync record also has root types only (``record/doc.py``), so its
 updates never name a parent by an item's id, and hold only strings, plain
 values and deletions. :func:`check_update` reads the update's structure (not
 its meaning) and refuses anything else, so yrs only ever sees updates of the

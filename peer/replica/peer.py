@@ -30,6 +30,7 @@ from typing import Any, NewType
 
 from roamsync.peer.core.clock import HybridClock, system_wall
 from roamsync.peer.core.priority import DELETED
+from roamsync.peer.record import RecordDoc
 from roamsync.peer.replica.cache import DocCache
 from roamsync.peer.replica.conflicts import Conflict, ConflictLog
 from roamsync.peer.replica.feed import ChangeFeed, FeedItem
@@ -38,12 +39,10 @@ from roamsync.peer.replica.numbering import Numbering
 from roamsync.peer.replica.preparer import Preparer
 from roamsync.peer.replica.records import Records, RecordView, load_view, present
 from roamsync.peer.store import STORE_FILE, Meta, Rejection, SqliteStore, Store
-from roamsync.peer.store.meta import Owner
 from roamsync.schema import (
     ROLES,
     PeerClosedError,
     RecordNotFoundError,
-    StoreError,
     UsageError,
     check,
     get_module,
@@ -78,7 +77,7 @@ class Peer:
         self.device = DeviceId(device)
         self.role = role
         self._closed = False
-        self.client_id = self._init_identity()
+        self.client_id = self.meta.claim(self.device, self.role)
         self.clock = HybridClock(self.meta.hlc(), system_wall() if clock is None else clock)
         self.changefeed = ChangeFeed(store, self.meta)
         self.cache = DocCache(store, self.client_id, cache_size)
@@ -104,21 +103,6 @@ class Peer:
         if peer.role == "main":
             peer.numbering.assign()  # finish numbering a crash may have interrupted
         return peer
-
-    def _init_identity(self) -> int:
-        if not self.meta.store_id():  # the SQLite store makes its own at open
-            self.meta.save(Meta.store_id_entry(secrets.token_hex(8)))
-        owner = self.meta.owner()
-        if owner is None:
-            client_id = secrets.randbits(31) << 1  # even: client_id + 1 is its notes lane
-            self.meta.set_owner(Owner(self.device, self.role, client_id))
-            return client_id
-        if (owner.device, owner.role) != (self.device, self.role):
-            raise StoreError(
-                f"this store belongs to device {owner.device!r} with role {owner.role!r}, "
-                f"not {self.device!r} with role {self.role!r}"
-            )
-        return owner.client_id
 
     @property
     def label(self) -> str:
@@ -207,9 +191,12 @@ class Peer:
         rec = self.records.doc(record_id)
         if rec is None or rec.module != module:
             raise RecordNotFoundError(module, record_id)
+        view = self.records.view(record_id)
+        if view is not None and not view["deleted"]:
+            return  # live already: nothing to write
         self._mark_deleted(module, record_id, rec, deleted=False)
 
-    def _mark_deleted(self, module: str, record_id: str, rec: Any, *, deleted: bool) -> None:
+    def _mark_deleted(self, module: str, record_id: str, rec: RecordDoc, *, deleted: bool) -> None:
         mod = get_module(module)
         check(self.role, module, "delete", own=rec.creator == self.device)
         self.records.write(rec, mod, self.clock.now(), {DELETED: deleted})

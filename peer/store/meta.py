@@ -23,10 +23,13 @@ to ``Store.save``; the others are saved at once by :class:`Meta`'s setters.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from roamsync.schema import StoreError
 
 if TYPE_CHECKING:
     from roamsync.peer.store.base import Store
@@ -96,6 +99,24 @@ class Meta:
         if device is None:
             return None
         return Owner(device, self.store.meta(ROLE) or "", self._int(CLIENT_ID))
+
+    def claim(self, device: str, role: str) -> int:
+        """The Yjs client id of ``device`` in this store, which it must belong to: a new
+        store is given to it (with its id and a new even client id: client_id + 1 is the
+        device's notes lane); StoreError if the store is another device's."""
+        if not self.store_id():  # the SQLite store makes its own at open
+            self.save(Meta.store_id_entry(secrets.token_hex(8)))
+        owner = self.owner()
+        if owner is None:
+            client_id = secrets.randbits(31) << 1
+            self.set_owner(Owner(device, role, client_id))
+            return client_id
+        if (owner.device, owner.role) != (device, role):
+            raise StoreError(
+                f"this store belongs to device {owner.device!r} with role {owner.role!r}, "
+                f"not {device!r} with role {role!r}"
+            )
+        return owner.client_id
 
     def set_owner(self, owner: Owner) -> None:
         self.store.save(

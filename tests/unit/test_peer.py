@@ -331,3 +331,15 @@ async def test_bad_arguments_are_usage_errors(open_peer: OpenPeer) -> None:
         await peer.apply_policy("coin-flip")
     with pytest.raises(SchemaError, match="mapping"):
         await peer.create("contacts", ["name", "Acme"])  # type: ignore[arg-type]
+
+
+async def test_restoring_a_live_record_writes_nothing(open_peer: OpenPeer) -> None:
+    peer = await open_peer("office-1")
+    acme = await peer.create("contacts", {"name": "Acme"})
+    before = peer.last_seq()
+    await peer.restore("contacts", acme)
+    assert peer.last_seq() == before
+    await peer.delete("contacts", acme)
+    await peer.restore("contacts", acme)
+    assert peer.get("contacts", acme)["name"] == "Acme"
+    assert peer.last_seq() == before + 2

@@ -1,4 +1,4 @@
-"""``peer/yjs.py``'s fast :func:`check_update` against the plain reference it replaced
+"""``peer/record/yjs.py``'s fast :func:`check_update` against the plain reference it replaced
 (``tests/yjs_reference.py``): for every input the same reach, or ``ValueError`` from both.
 
 Hypothesis drives mutated real updates (the fuzzing corpus), arbitrary bytes and

@@ -1,4 +1,4 @@
-"""``read_fresh`` (``peer/yjs.py``) reads records as created without pycrdt: wherever it
+"""``read_fresh`` (``peer/record/yjs.py``) reads records as created without pycrdt: wherever it
 answers, its answer must be pycrdt's, and the structural check must accept the update.
 
 ``bench/yjs_equivalence.py --fresh`` runs the same comparison over millions of inputs.

@@ -1,4 +1,4 @@
-"""Operations on the company: its profile, devices (invite, join, disconnect), set-up, repair."""
+"""Setting a company and its devices up: the profile, invite, join, disconnect, init, repair."""
 
 from __future__ import annotations
 
