@@ -6,6 +6,7 @@ from roamsync.schema.errors import (
     CriteriaError,
     DaemonError,
     DiscoveryError,
+    EnrolledError,
     FieldTypeError,
     InvalidArgumentError,
     InvitationError,
@@ -31,7 +32,7 @@ from roamsync.schema.errors import (
     UsageError,
     WorkerError,
 )
-from roamsync.schema.fields import Field, FieldType, JsonValue
+from roamsync.schema.fields import Field, FieldType, JsonValue, device_name
 from roamsync.schema.modules import MODULES, Module, get_module, validate_fields
 from roamsync.schema.permissions import ROLES, TRAVEL_MATRIX, Role, allowed, check
 
@@ -44,6 +45,7 @@ __all__ = [
     "CriteriaError",
     "DaemonError",
     "DiscoveryError",
+    "EnrolledError",
     "Field",
     "FieldType",
     "FieldTypeError",
@@ -75,6 +77,7 @@ __all__ = [
     "WorkerError",
     "allowed",
     "check",
+    "device_name",
     "get_module",
     "validate_fields",
 ]

@@ -21,7 +21,8 @@ translated where they enter, with the original chained as ``__cause__``::
     ├── StoreError                        500    5   the durable store failed
     │   └── StoreDamagedError             500    5   the store file is damaged: roamsync repair
     ├── RegistryError                     400    6
-    │   └── InvitationError               403    6   wrong, expired, used or locked invitation code
+    │   ├── InvitationError               403    6   wrong, expired, used or locked invitation code
+    │   └── EnrolledError                 409    6   that certificate is in the registry already
     ├── NodeError                         503    7   the node cannot start, or cannot finish a sync
     ├── DaemonError                       502    7   the daemon's local API did not answer
     │   └── UnauthorizedError             401    7   a request without the daemon's token
@@ -189,6 +190,10 @@ class InvitationError(RegistryError):
     """The invitation code is wrong, expired, used or locked."""
 
 
+class EnrolledError(RegistryError):
+    """The certificate a device tries to enrol is in the registry already (active or not)."""
+
+
 class NodeError(RoamsyncError):
     """The node could not start (data directory in use, port taken, ...) or sync in time."""
 
@@ -245,6 +250,7 @@ BOUNDARY: Mapping[type[RoamsyncError], tuple[int, int]] = {
     StoreError: (500, 5),
     RegistryError: (400, 6),
     InvitationError: (403, 6),
+    EnrolledError: (409, 6),
     NodeError: (503, 7),
     DaemonError: (502, 7),
     UnauthorizedError: (401, 7),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from enum import Enum
 
-from roamsync.schema.errors import FieldTypeError
+from roamsync.schema.errors import FieldTypeError, UsageError
 
 JsonValue = str | int | float | bool | None
 
@@ -126,3 +126,21 @@ _ENCODERS = {
     FieldType.REFERENCE: _encode_reference,
     FieldType.NOTE: _encode_string,
 }
+
+
+MAX_NAME = 64  # characters in a device name
+
+
+def device_name(value: object) -> str:
+    """A device name as it may be enrolled: text of 1 to 64 printable characters, no
+    leading or trailing space. It shows in terminals, logs and provisional numbers, so
+    control characters (an ANSI escape, a newline) never get in."""
+    if not isinstance(value, str):
+        raise UsageError(f"a device name is text, not {type(value).__name__}")
+    if not value or len(value) > MAX_NAME:
+        raise UsageError(f"a device name has 1 to {MAX_NAME} characters, not {len(value)}")
+    if not value.isprintable() or value != value.strip():
+        raise UsageError(
+            f"a device name has only printable characters and no space at either end: {value!r}"
+        )
+    return value

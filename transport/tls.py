@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -80,7 +80,7 @@ def create_identity(folder: Path, name: str) -> Identity:
     # Key first: a cert.pem without its key could never be used; the reverse
     # is reported clearly by load_identity.
     _write_atomically(key_path, _key_pem(key), mode=0o600)
-    _write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    _write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o600)
     return load_identity(folder)
 
 
@@ -95,14 +95,37 @@ def load_identity(folder: Path) -> Identity:
     return Identity(_common_name(cert), _fingerprint(cert), cert_pem, key_path, cert_path)
 
 
+def sign(identity: Identity, message: bytes) -> bytes:
+    """``message`` signed with the device's private key (ECDSA P-256, SHA-256)."""
+    key = _load_key(_read(identity.key_path, "private key").encode(), identity.key_path)
+    return key.sign(message, ec.ECDSA(hashes.SHA256()))
+
+
+def verifies(cert_pem: str, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` over ``message`` was made with the key of ``cert_pem``;
+    ``TlsError`` if the certificate itself is unusable."""
+    public = _parse_cert(_ascii(cert_pem), "certificate").public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        return False
+    try:
+        public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _ascii(cert_pem: str | bytes) -> bytes:
+    if isinstance(cert_pem, bytes):
+        return cert_pem
+    try:
+        return cert_pem.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise TlsError("certificate PEM is not ASCII text") from exc
+
+
 def fingerprint_of(cert_pem: str | bytes) -> str:
     """The device id of a certificate given as PEM (text or bytes) or DER."""
-    if isinstance(cert_pem, str):
-        try:
-            cert_pem = cert_pem.encode("ascii")
-        except UnicodeEncodeError as exc:
-            raise TlsError("certificate PEM is not ASCII text") from exc
-    return _fingerprint(_parse_cert(cert_pem, "certificate"))
+    return _fingerprint(_parse_cert(_ascii(cert_pem), "certificate"))
 
 
 def server_context(identity: Identity, trusted: Iterable[str]) -> ssl.SSLContext:

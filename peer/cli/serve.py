@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import logging.handlers
 import signal
@@ -20,6 +21,7 @@ from roamsync.peer.cli.run import run
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org.config import DAEMON, LOG
 from roamsync.peer.store import SqliteStore
+from roamsync.peer.store.files import private_opener
 from roamsync.schema import StoreDamagedError, UsageError
 
 log = logging.getLogger("roamsync")
@@ -54,7 +56,7 @@ def _log_to_file(folder: Path) -> None:
     """The trace log: roamsync's own debug lines (every frame, merge and refusal) and
     other libraries' info, in DIR/roamsync.log, rotated at 5 MB, 3 files kept;
     warnings also on stderr."""
-    handler = logging.handlers.RotatingFileHandler(folder / LOG, maxBytes=5 << 20, backupCount=3)
+    handler = log_handler(folder)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.DEBUG)
     root = logging.getLogger()
@@ -63,6 +65,26 @@ def _log_to_file(folder: Path) -> None:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("roamsync").setLevel(logging.DEBUG)
+
+
+class _PrivateLog(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files (the current one and every rotation) are 0600."""
+
+    def _open(self) -> io.TextIOWrapper:
+        stream = open(  # noqa: SIM115 (the handler closes it)
+            self.baseFilename,
+            self.mode,  # "a": a text stream
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=private_opener,
+        )
+        assert isinstance(stream, io.TextIOWrapper)
+        return stream
+
+
+def log_handler(folder: Path, max_bytes: int = 5 << 20) -> logging.Handler:
+    """DIR/roamsync.log, rotated at ``max_bytes``, 3 files kept, each readable by its owner only."""
+    return _PrivateLog(folder / LOG, maxBytes=max_bytes, backupCount=3)
 
 
 async def _serve(

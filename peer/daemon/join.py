@@ -1,13 +1,29 @@
-"""Enrolment on main: the ``/join`` endpoint a new device calls with its invitation code.
+"""Enrolment on main: the ``/join`` endpoint a new device posts its invitation code to.
 
 The joining device has pinned main's certificate (the code names its
-fingerprint), so its secret reaches only the real main. Main checks the
-company profile, redeems the invitation and adds the device to the registry.
+fingerprint), so its secret reaches only the real main. It sends its name,
+its certificate and a *proof*: a signature, made with the certificate's
+private key, over main's fingerprint, the invitation id and the certificate's
+fingerprint (:func:`~roamsync.peer.org.enrolment.join_message`). Main checks,
+in this order, before the invitation is touched:
+
+1. the request is a JSON object of text fields with a valid device name and
+   certificate (else 400, ``RequestError`` or ``UsageError``);
+2. the company profile meets the connection criteria (409, ``CriteriaError``);
+3. the proof verifies with the certificate's key (else 403: someone who
+   copied another device's certificate, main's included, cannot enrol it);
+4. the certificate is not in the registry, active or revoked (else 409,
+   ``EnrolledError``: re-enrolment would rewrite a role or undo a revocation).
+
+Only then is the invitation redeemed (a wrong secret counts towards its
+lock) and the device added to the registry. A refusal is the error as the
+local API sends it (:meth:`~roamsync.schema.RoamsyncError.to_wire`).
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import binascii
 import logging
 from typing import Any
 
@@ -16,14 +32,24 @@ from aiohttp import web
 
 from roamsync.peer.org import company, registry
 from roamsync.peer.org.config import Config
+from roamsync.peer.org.enrolment import join_message
 from roamsync.peer.replica import Peer
-from roamsync.schema import CriteriaError, RegistryError, UsageError
+from roamsync.schema import (
+    EnrolledError,
+    InvitationError,
+    RequestError,
+    RoamsyncError,
+    TlsError,
+    UsageError,
+    device_name,
+)
+from roamsync.schema.errors import http_status
 from roamsync.transport import tls
 
 log = logging.getLogger(__name__)
 
-JOIN_PATH = "/join"
-JOIN_TIMEOUT = 30.0  # seconds the joining device has to send its request
+MAX_REQUEST = 1 << 16  # bytes: a name, a certificate and a signature fit in far less
+FIELDS = ("invitation", "secret", "name", "cert", "proof")
 
 
 class JoinServer:
@@ -32,30 +58,38 @@ class JoinServer:
         self.config = config
         self.identity = identity
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=1 << 16)
-        await ws.prepare(request)
+    async def handle(self, request: web.Request) -> web.Response:
         try:
-            msg = await asyncio.wait_for(ws.receive_str(), JOIN_TIMEOUT)
-            reply = await self.join(orjson.loads(msg))
-        except CriteriaError as exc:
-            reply = {"error": str(exc), "missing": exc.missing}
-        except (RegistryError, UsageError) as exc:
-            reply = {"error": str(exc)}
-        except (TimeoutError, TypeError, ValueError, KeyError, orjson.JSONDecodeError) as exc:
-            reply = {"error": f"malformed join request: {exc}"}
-        await ws.send_str(orjson.dumps(reply).decode())
-        await ws.close()
-        return ws
+            body = await _read(request)
+            reply = await self.join(body)
+        except RoamsyncError as exc:
+            log.warning("refused a join request: %s", exc)
+            return web.json_response(exc.to_wire(), status=http_status(exc), dumps=_dumps)
+        return web.json_response(reply, dumps=_dumps)
 
-    async def join(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def join(self, body: dict[str, str]) -> dict[str, Any]:
         peer = self.peer
         if peer.role != "main":
             raise UsageError("only the main device enrols devices")
+        name = device_name(body["name"])
+        try:
+            fingerprint = tls.fingerprint_of(body["cert"])
+            proven = tls.verifies(
+                body["cert"],
+                _unbase64(body["proof"]),
+                join_message(self.identity.fingerprint, body["invitation"], fingerprint),
+            )
+        except TlsError as exc:
+            raise RequestError(f"malformed join request: {exc}") from exc
         company.check_criteria(peer)
-        role = registry.redeem(peer, str(body["invitation"]), str(body["secret"]))
-        cert = str(body["cert"])
-        entry = await registry.enroll(peer, str(body["name"]), role, tls.fingerprint_of(cert), cert)
+        if not proven:
+            raise InvitationError(
+                "the request does not prove that the joining device holds its certificate's key"
+            )
+        if registry.known(peer, fingerprint):
+            raise EnrolledError("that certificate is in the registry already: make a new device")
+        role = registry.redeem(peer, body["invitation"], body["secret"])
+        entry = await registry.enroll(peer, name, role, fingerprint, body["cert"])
         log.info("enrolled %s (%s) as %s", entry.name, entry.device, role)
         return {
             "company": self.config.company,
@@ -65,3 +99,33 @@ class JoinServer:
             "main_fingerprint": self.identity.fingerprint,
             "trusted": [e.cert for e in registry.devices(peer) if e.active],
         }
+
+
+async def _read(request: web.Request) -> dict[str, str]:
+    """The request's JSON object of text fields; ``RequestError`` for anything else."""
+    if request.content_length is not None and request.content_length > MAX_REQUEST:
+        raise RequestError(f"a join request has at most {MAX_REQUEST} bytes")
+    raw = await request.content.read(MAX_REQUEST + 1)
+    if len(raw) > MAX_REQUEST:
+        raise RequestError(f"a join request has at most {MAX_REQUEST} bytes")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"a join request is a JSON object: {exc}") from None
+    if not isinstance(body, dict):
+        raise RequestError("a join request is a JSON object")
+    wrong = [k for k in FIELDS if not isinstance(body.get(k), str) or not body[k]]
+    if wrong:
+        raise RequestError(f"a join request needs text in {', '.join(wrong)}")
+    return {k: body[k] for k in FIELDS}
+
+
+def _unbase64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RequestError(f"the join proof is not base64: {exc}") from None
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()

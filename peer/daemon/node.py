@@ -26,11 +26,12 @@ from aiohttp import web
 
 from roamsync.peer.daemon import journal
 from roamsync.peer.daemon.dialer import Dialer
-from roamsync.peer.daemon.join import JOIN_PATH, JoinServer
+from roamsync.peer.daemon.join import JoinServer
 from roamsync.peer.daemon.sessions import Sessions
 from roamsync.peer.daemon.supervisor import Supervisor
 from roamsync.peer.daemon.trust import Trust
 from roamsync.peer.org.config import TLS_DIR, Config, load_config
+from roamsync.peer.org.enrolment import JOIN_PATH
 from roamsync.peer.replica import Peer
 from roamsync.peer.store.files import DirectoryLock
 from roamsync.schema import NodeError, SessionRefused, UsageError
@@ -129,7 +130,7 @@ class Node:
         """Listen, dial the configured peers and discover others."""
         app = web.Application()
         app.router.add_get(SYNC_PATH, self._handle_sync)
-        app.router.add_get(JOIN_PATH, JoinServer(self.peer, self.config, self.identity).handle)
+        app.router.add_post(JOIN_PATH, JoinServer(self.peer, self.config, self.identity).handle)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         listen, port = self.config.listen, self.config.port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,27 @@ from roamsync.peer.org.config import (
 )
 from roamsync.peer.org.sample import SAMPLE_COMPANY, fill_sample
 from roamsync.peer.replica import Peer
-from roamsync.schema import ROLES, CriteriaError, InvitationError, UsageError
+from roamsync.peer.store.files import make_private
+from roamsync.schema import ROLES, InvitationError, RegistryError, UsageError, device_name
+from roamsync.schema.errors import from_wire
 from roamsync.transport import tls
 
 JOIN_TIMEOUT = 30.0
+JOIN_PATH = "/join"
+
+
+def join_message(main_fingerprint: str, invitation: str, cert_fingerprint: str) -> bytes:
+    """What a joining device signs: it holds the key of the certificate it enrols, and
+    the signature is good for this invitation at this main only."""
+    return f"roamsync join v1\0{main_fingerprint}\0{invitation}\0{cert_fingerprint}".encode()
+
+
+def join_proof(
+    identity: tls.Identity, main_fingerprint: str, invitation: str, cert_fingerprint: str
+) -> str:
+    """The proof a join request carries (base64 of the signature over :func:`join_message`)."""
+    message = join_message(main_fingerprint, invitation, cert_fingerprint)
+    return base64.b64encode(tls.sign(identity, message)).decode()
 
 
 async def init_directory(
@@ -43,9 +61,10 @@ async def init_directory(
     """Create a device: its key and certificate, its config; on main, the company."""
     if role not in ROLES:
         raise UsageError(f"role must be one of {ROLES}, not {role!r}")
+    device_name(name)
     if (folder / CONFIG).exists():
         raise UsageError(f"{folder} is a roamsync data directory already")
-    folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, at set-up)
+    make_private(folder)
     identity = tls.create_identity(folder / TLS_DIR, name)
     config = Config(
         name=name,
@@ -87,12 +106,9 @@ async def join_company(folder: Path, code: str, address: str) -> Config:
         "secret": secret,
         "name": config.name,
         "cert": identity.cert_pem,
+        "proof": join_proof(identity, main_fingerprint, invitation, identity.fingerprint),
     }
     reply = await _ask_main(address, main_fingerprint, request)
-    if "missing" in reply:
-        raise CriteriaError([str(m) for m in reply["missing"]])
-    if "error" in reply:
-        raise InvitationError(str(reply["error"]))
     config.company = str(reply["company"])
     config.company_name = str(reply["company_name"])
     config.role = str(reply["role"])
@@ -108,17 +124,27 @@ async def join_company(folder: Path, code: str, address: str) -> Config:
 async def _ask_main(address: str, fingerprint: str, request: dict[str, Any]) -> dict[str, Any]:
     # aiohttp checks the server certificate's SHA-256 against the code before it sends
     # anything, so the secret never reaches an impostor.
+    # A plain request, not a websocket: the connection goes back to the pool and is
+    # closed with the session, so nothing is left open when the command's loop ends.
     pin = aiohttp.Fingerprint(bytes.fromhex(fingerprint))
     try:
         async with (
             aiohttp.ClientSession() as http,
             asyncio.timeout(JOIN_TIMEOUT),
-            http.ws_connect(f"https://{address}/join", ssl=pin) as ws,
+            http.post(f"https://{address}{JOIN_PATH}", ssl=pin, data=orjson.dumps(request)) as resp,
         ):
-            await ws.send_str(orjson.dumps(request).decode())
-            reply: dict[str, Any] = orjson.loads(await ws.receive_str())
-            return reply
+            raw = await resp.read()
+            status = resp.status
     except aiohttp.ServerFingerprintMismatch as exc:
         raise InvitationError(f"{address} is not the main device the code belongs to") from exc
-    except (aiohttp.ClientError, OSError, TimeoutError, TypeError) as exc:
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise InvitationError(f"cannot reach main at {address}: {exc}") from exc
+    try:
+        reply = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        reply = None
+    if not isinstance(reply, dict):
+        raise RegistryError(f"main at {address} answered {status} with no JSON object")
+    if status >= 400:
+        raise from_wire(reply)
+    return reply

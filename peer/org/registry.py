@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from roamsync.peer.org.config import device_id
 from roamsync.peer.replica import Peer
 from roamsync.peer.store.meta import Invitation
-from roamsync.schema import InvitationError, PermissionDeniedError, UsageError
+from roamsync.schema import EnrolledError, InvitationError, PermissionDeniedError, UsageError
 
 MAX_ATTEMPTS = 5
 DEFAULT_TTL = 24 * 3600.0
@@ -73,16 +73,21 @@ def lookup(peer: Peer, fingerprint: str | None) -> DeviceEntry | None:
     return None
 
 
+def known(peer: Peer, fingerprint: str) -> bool:
+    """Whether a certificate has a registry entry, active or revoked."""
+    return peer.store.state(entry_id(device_id(fingerprint))) is not None
+
+
 async def enroll(peer: Peer, name: str, role: str, fingerprint: str, cert: str) -> DeviceEntry:
-    """Add a device to the registry (main only)."""
+    """Add a device to the registry (main only). A certificate is enrolled once: a
+    revoked device stays revoked, and a device cannot be enrolled with another role."""
     if any(e.name == name and e.active for e in devices(peer)):
         raise UsageError(f"a device named {name!r} is enrolled already")
+    if known(peer, fingerprint):
+        raise EnrolledError("that certificate is in the registry already: make a new device")
     fields = {"name": name, "role": role, "fingerprint": fingerprint, "cert": cert}
     record = entry_id(device_id(fingerprint))
-    if peer.store.state(record) is None:
-        await peer.create("devices", {**fields, "status": "active"}, record_id=record)
-    else:  # enrolled before and revoked: enrol again
-        await peer.update("devices", record, {**fields, "status": "active"})
+    await peer.create("devices", {**fields, "status": "active"}, record_id=record)
     return DeviceEntry(device_id(fingerprint), name, role, fingerprint, cert, "active")
 
 

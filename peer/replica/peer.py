@@ -22,6 +22,7 @@ worker (:class:`~.preparer.Preparer`). ``Peer`` implements the
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ from roamsync.peer.replica.numbering import Numbering
 from roamsync.peer.replica.preparer import Preparer
 from roamsync.peer.replica.records import Records, RecordView, load_view, present
 from roamsync.peer.store import STORE_FILE, Meta, Rejection, SqliteStore, Store
+from roamsync.peer.store.files import make_private
 from roamsync.schema import (
     ROLES,
     PeerClosedError,
@@ -53,6 +55,8 @@ RecordId = NewType("RecordId", str)
 DeviceId = NewType("DeviceId", str)
 RecordViews = list[RecordView]  # aliases, since Peer.list shadows the builtin in the class
 Feed = tuple[list[FeedItem], int]
+
+log = logging.getLogger(__name__)
 
 
 class Peer:
@@ -98,7 +102,10 @@ class Peer:
     ) -> Peer:
         """Create or reopen the replica stored in directory ``path``."""
         folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (instant, local)
+        widened = make_private(folder)
+        if widened:
+            names = ", ".join(str(p.relative_to(folder)) for p in widened)
+            log.warning("%s: made private what was readable by other users: %s", folder, names)
         peer = cls(SqliteStore(folder / STORE_FILE), device, role, **options)
         if peer.role == "main":
             peer.numbering.assign()  # finish numbering a crash may have interrupted

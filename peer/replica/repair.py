@@ -104,7 +104,7 @@ def _move_aside(folder: Path, path: Path) -> Path:
     while aside.exists():
         n += 1
         aside = folder / f"damaged-{stamp}-{n}"
-    aside.mkdir()
+    aside.mkdir(mode=0o700)
     for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", id_file(path).name):
         if (folder / name).exists():
             os.replace(folder / name, aside / name)

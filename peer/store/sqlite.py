@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from roamsync.peer.store.base import RecordRow, Rejection
-from roamsync.peer.store.files import write_atomically
+from roamsync.peer.store.files import PRIVATE_FILE, write_atomically
 from roamsync.peer.store.meta import STORE_ID
 from roamsync.schema import StoreDamagedError, StoreError
 
@@ -103,6 +103,11 @@ class SqliteStore:
         self.on_damage: Callable[[StoreDamagedError], None] | None = None
         expected = self._expected_id()
         _check_access(self.path)
+        try:
+            # SQLite gives the -wal and -shm files the store's own mode: create it 0600
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+        except OSError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
