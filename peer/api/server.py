@@ -2,7 +2,11 @@
 
 It listens on 127.0.0.1 only, on a port the system picks, and every request
 must carry the token from ``DIR/daemon.json`` (readable by the owner only), so
-only the user who runs the daemon can use it. Each route runs one operation
+only the user who runs the daemon can use it; ``/metrics`` too, unless the
+daemon was started with ``--open-metrics``. Every request must also name the
+daemon itself in its ``Host`` header (``127.0.0.1:PORT``, ``localhost:PORT``
+or ``[::1]:PORT``), so a web page whose host name was rebound to 127.0.0.1
+cannot read an answer. Each route runs one operation
 of :mod:`roamsync.peer.ops` (the table is :mod:`.routes`), its arguments
 checked against the operation's signature first. Errors come back as JSON
 ``{"error": "<RoamsyncError subclass>", "message": ..., "details": ...}`` with
@@ -36,12 +40,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 METRICS_PATH = "/metrics"
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
 class Api:
     """The routes over one node."""
 
-    def __init__(self, node: Node, token: str) -> None:
+    def __init__(self, node: Node, token: str, open_metrics: bool = False) -> None:
         self.node = node
         self.token = token
+        self.open_metrics = open_metrics
+        self.hosts: frozenset[str] = frozenset()  # set once the port is known (listen)
+
+    def listen(self, port: int) -> None:
+        self.hosts = frozenset(f"{name}:{port}" for name in LOOPBACK_NAMES)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
@@ -52,10 +64,14 @@ class Api:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """The token first; then any error aiohttp itself answers (no such route or method,
-        a body too large) as the API's JSON, not as text."""
+        """The host and the token first; then any error aiohttp itself answers (no such
+        route or method, a body too large) as the API's JSON, not as text."""
+        host = request.headers.get("Host", "")
+        if host.lower() not in self.hosts:
+            message = f"the Host header {host!r} does not name this daemon (127.0.0.1:PORT)"
+            return _error(RequestError(message), 403)
         given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-        scrape = request.path == METRICS_PATH  # Prometheus scrapes without the token; loopback only
+        scrape = request.path == METRICS_PATH and self.open_metrics
         if not scrape and not secrets.compare_digest(given, b"Bearer " + self.token.encode()):
             return _error(UnauthorizedError("this request does not carry the daemon's token"))
         try:
@@ -121,14 +137,17 @@ def _json(value: Any, status: int) -> web.Response:
     return web.Response(body=to_json(value), status=status, content_type="application/json")
 
 
-async def start_api(node: Node) -> web.AppRunner:
-    """Serve the API on 127.0.0.1 and write ``daemon.json`` for the command line."""
+async def start_api(node: Node, open_metrics: bool = False) -> web.AppRunner:
+    """Serve the API on 127.0.0.1 and write ``daemon.json`` for the command line;
+    ``open_metrics``: Prometheus may scrape ``/metrics`` without the token."""
     token = secrets.token_urlsafe(24)
-    runner = web.AppRunner(Api(node, token).app(), handle_signals=False, access_log=None)
+    api = Api(node, token, open_metrics)
+    runner = web.AppRunner(api.app(), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    api.listen(port)
     info = {"port": port, "token": token, "pid": os.getpid(), "sync_port": node.port}
     write_atomically(node.folder / DAEMON, orjson.dumps(info), mode=0o600)
     return runner

@@ -16,7 +16,7 @@ from typing import Any, cast
 import click
 
 from roamsync.peer import ops
-from roamsync.peer.cli.render import cell, conflict_table, echo, fields_of
+from roamsync.peer.cli.render import cell, conflict_table, echo, fields_of, say, shout
 from roamsync.peer.cli.run import fail, invoke, run
 from roamsync.peer.ops.records import Record
 from roamsync.peer.ops.setup import Role
@@ -99,12 +99,12 @@ def init(
             sample=sample,
         )
     )
-    click.echo(f"created {role} device {name} ({config.device}) in {folder}")
+    say(f"created {role} device {name} ({config.device}) in {folder}")
     if sample:
-        click.echo("filled it with a sample company; a sample company never syncs")
+        say("filled it with a sample company; a sample company never syncs")
     if role != "main":
-        click.echo("next: `roamsync invite` on main, then here")
-        click.echo("      `roamsync join DIR CODE --peer HOST:PORT`")
+        say("next: `roamsync invite` on main, then here")
+        say("      `roamsync join DIR CODE --peer HOST:PORT`")
 
 
 @main.command()
@@ -120,7 +120,7 @@ def invite(folder: Path, role: str, expires: float) -> None:
     if not (math.isfinite(expires) and 1 / 60 <= expires <= MAX_TTL / 3600):
         fail(InvalidArgumentError("--expires", f"hours from 1 minute to 30 days, not {expires}"))
     result = run(invoke(folder, ops.invite, role=role, ttl=expires * 3600))
-    click.echo(result["code"])
+    say(result["code"])
 
 
 @main.command()
@@ -130,7 +130,7 @@ def invite(folder: Path, role: str, expires: float) -> None:
 def join(folder: Path, code: str, address: str) -> None:
     """Enrol this device in a company with a code from `roamsync invite`."""
     config = run(ops.join(folder, code, address))
-    click.echo(f"joined {config.company_name} as {config.role} device {config.name}")
+    say(f"joined {config.company_name} as {config.role} device {config.name}")
 
 
 @main.command()
@@ -139,7 +139,7 @@ def join(folder: Path, code: str, address: str) -> None:
 def disconnect(folder: Path, device: str) -> None:
     """On main: revoke a device (by name or id); its data stays."""
     result = run(invoke(folder, ops.disconnect, device=device))
-    click.echo(f"disconnected {result['name']} ({result['device']})")
+    say(f"disconnected {result['name']} ({result['device']})")
 
 
 @main.command()
@@ -161,9 +161,9 @@ def status(folder: Path, as_json: bool) -> None:
     if as_json:
         echo(info, True)
         return
-    click.echo(f"{info['name']} ({info['role']}) of {info['company']}")
-    click.secho(f"{info['health'].upper()}: {info['reason']}", fg=info["health"], bold=True)
-    click.echo(f"local changes: {info['changes']}")
+    say(f"{info['name']} ({info['role']}) of {info['company']}")
+    shout(f"{info['health'].upper()}: {info['reason']}", fg=info["health"], bold=True)
+    say(f"local changes: {info['changes']}")
     if info["peers"]:
         echo(info["peers"], False, ["device", "connected", "address", "behind", "last_error"])
 
@@ -211,7 +211,7 @@ def put(folder: Path, module: str, assignments: tuple[str, ...], record_id: str 
         result = run(invoke(folder, ops.create, module=module, fields=fields))
     else:
         result = run(invoke(folder, ops.update, module=module, id=record_id, fields=fields))
-    click.echo(result["id"])
+    say(result["id"])
 
 
 @main.command()
@@ -235,7 +235,7 @@ def get(folder: Path, module: str, record_id: str, as_json: bool) -> None:
 def delete(folder: Path, module: str, record_id: str) -> None:
     """Delete a record (`roamsync undelete` brings it back, with every edit it had)."""
     run(invoke(folder, ops.delete, module=module, id=record_id))
-    click.echo(f"deleted {module} {record_id}")
+    say(f"deleted {module} {record_id}")
 
 
 @main.command()
@@ -245,7 +245,7 @@ def delete(folder: Path, module: str, record_id: str) -> None:
 def undelete(folder: Path, module: str, record_id: str) -> None:
     """Bring back a deleted record."""
     run(invoke(folder, ops.restore, module=module, id=record_id))
-    click.echo(f"restored {module} {record_id}")
+    say(f"restored {module} {record_id}")
 
 
 @main.command(name="list")
@@ -311,9 +311,9 @@ def company_(
         return
     for key, value in info["profile"].items():
         if key != "id":
-            click.echo(f"{key}: {cell(value)}")
+            say(f"{key}: {cell(value)}")
     for item in info["missing"]:
-        click.secho(f"missing: {item}", fg="red")
+        shout(f"missing: {item}", fg="red")
 
 
 @main.command()
@@ -324,7 +324,7 @@ def offline(folder: Path, force: bool, within: float) -> None:
     """Check out: a final sync, then work offline (sync settings locked)."""
     result = run(invoke(folder, ops.offline, force=force, within=within))
     synced = ", ".join(result["synced_with"]) or "nobody (forced)"
-    click.echo(f"working offline since {result['offline_since']}; final sync with {synced}")
+    say(f"working offline since {result['offline_since']}; final sync with {synced}")
 
 
 @main.command()
@@ -344,9 +344,9 @@ def online(folder: Path, policy: str, within: float, as_json: bool) -> None:
     if as_json:
         echo(result, True)
         return
-    click.echo(f"back online; synced with {', '.join(result['synced_with'])}")
-    click.echo(f"uploaded {result['uploaded']} records, downloaded {result['downloaded']}")
-    click.echo(f"conflicts settled by policy {policy}: {result['settled']}")
+    say(f"back online; synced with {', '.join(result['synced_with'])}")
+    say(f"uploaded {result['uploaded']} records, downloaded {result['downloaded']}")
+    say(f"conflicts settled by policy {policy}: {result['settled']}")
     conflict_table(result["conflicts"])
 
 
@@ -363,7 +363,7 @@ def resolve(folder: Path, record: str, field: str, pick: int | None, value: str 
     if (pick is None) == (value is None):
         raise click.UsageError("give exactly one of --pick N and --value V")
     result = run(invoke(folder, ops.resolve, record=record, field=field, pick=pick, value=value))
-    click.echo(f"{field} = {cell(result.get(field))}")
+    say(f"{field} = {cell(result.get(field))}")
 
 
 @main.command(name="log")
@@ -399,17 +399,17 @@ def repair(folder: Path, force: bool) -> None:
 
 
 def _print_repair(folder: Path, report: RepairReport) -> None:
-    click.echo(f"kept the damaged store in {report.aside}")
+    say(f"kept the damaged store in {report.aside}")
     if report.owner not in (None, report.device):
-        click.echo(f"it was the store of device {report.owner}, not this one: salvaged nothing")
-    click.echo(
+        say(f"it was the store of device {report.owner}, not this one: salvaged nothing")
+    say(
         f"read {report.pages} pages: {report.versions} record versions, "
         f"{report.unreadable} unreadable"
     )
-    click.echo(f"salvaged {report.records} records into a new store ({report.store_id}):")
+    say(f"salvaged {report.records} records into a new store ({report.store_id}):")
     for module, n in report.modules.items():
-        click.echo(f"  {module}: {n}")
-    click.echo(
+        say(f"  {module}: {n}")
+    say(
         f"next: `roamsync serve {folder}`; at the first sync the peers send this device every "
         "record again, which brings back what the damage took"
     )

@@ -18,11 +18,10 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import click
-
 from roamsync.peer.api.client import ApiClient, daemon_info
 from roamsync.peer.api.routes import Operation
 from roamsync.peer.api.wire import to_plain
+from roamsync.peer.cli.render import say, shout
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.ops.args import bind
 from roamsync.schema import CriteriaError, RoamsyncError
@@ -55,11 +54,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def fail(exc: RoamsyncError) -> NoReturn:
     if isinstance(exc, CriteriaError) and getattr(exc, "missing", None):
-        click.echo(
-            "The company profile is incomplete. Register first (roamsync company):", err=True
-        )
+        say("The company profile is incomplete. Register first (roamsync company):", err=True)
         for item in exc.missing:
-            click.secho(f"  missing: {item}", fg="red", err=True)
+            shout(f"  missing: {item}", fg="red", err=True)
     else:
-        click.echo(f"Error: {type(exc).__name__}: {exc}", err=True)
+        say(f"Error: {type(exc).__name__}: {exc}", err=True)
     raise SystemExit(exit_code(exc))

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from roamsync.peer.api.server import start_api
 from roamsync.peer.cli.commands import DIR, main
+from roamsync.peer.cli.render import say
 from roamsync.peer.cli.run import run
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org.config import DAEMON, LOG
@@ -39,17 +40,23 @@ log = logging.getLogger("roamsync")
     default=None,
     help="Show a progress bar for large syncs [on a terminal].",
 )
+@click.option(
+    "--open-metrics",
+    is_flag=True,
+    help="Let anyone on this computer read /metrics without the token (for Prometheus).",
+)
 def serve(
     folder: Path,
     peers: tuple[str, ...],
     no_discovery: bool,
     anti_entropy: float | None,
     progress: bool | None,
+    open_metrics: bool,
 ) -> None:
     """Run the device headless: sync with peers until SIGTERM or Ctrl-C."""
     _log_to_file(folder)
     show = sys.stderr.isatty() if progress is None else progress
-    run(_serve(folder, list(peers), not no_discovery, anti_entropy, show))
+    run(_serve(folder, list(peers), not no_discovery, anti_entropy, show, open_metrics))
 
 
 def _log_to_file(folder: Path) -> None:
@@ -93,6 +100,7 @@ async def _serve(
     discovery: bool,
     anti_entropy: float | None,
     progress: bool,
+    open_metrics: bool = False,
 ) -> None:
     node = await Node.open(folder)
     if node.config.offline and peers:
@@ -119,10 +127,8 @@ async def _serve(
     runner = None
     try:
         await node.start(discovery=discovery and node.config.discovery)
-        runner = await start_api(node)
-        click.echo(
-            f"serving {node.config.name} ({node.peer.role}) on {node.config.listen}:{node.port}"
-        )
+        runner = await start_api(node, open_metrics)
+        say(f"serving {node.config.name} ({node.peer.role}) on {node.config.listen}:{node.port}")
         sys.stdout.flush()
         await stop.wait()
         log.info("shutting down")

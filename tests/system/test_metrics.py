@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from roamsync.peer.api.server import start_api
-from roamsync.peer.daemon.metrics import CONTENT_TYPE, render_metrics
+from roamsync.peer.daemon.metrics import render_metrics
 from roamsync.peer.daemon.node import Node
 from roamsync.transport.session import SessionStats
 
@@ -130,21 +128,3 @@ async def test_a_concurrent_edit_is_counted_as_a_conflict(company: Company) -> N
         assert conflicts(node) == {s: statuses.count(s) for s in ("open", "pending", "resolved")}
     await until(lambda: synced(hq, office))
     assert value(scrape(hq), "roamsync_sync_lag", peer=device) == 0
-
-
-async def test_metrics_are_served_without_the_token(company: Company) -> None:
-    hq = await company.main()
-    await hq.peer.create("contacts", {"name": "Acme"})
-    runner = await start_api(hq)
-    port = runner.addresses[0][1]
-    try:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                assert resp.status == 200
-                assert resp.headers["Content-Type"] == CONTENT_TYPE
-                text = await resp.text()
-            async with http.get(f"http://127.0.0.1:{port}/api/status") as resp:
-                assert resp.status == 401
-    finally:
-        await runner.cleanup()
-    assert 'roamsync_records{module="contacts"} 1.0' in text
