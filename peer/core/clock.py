@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 SHIFT = 16
 SKEW_ENV = "ROAMSYNC_CLOCK_SKEW"
+AHEAD = 86_400_000 << SHIFT  # one day: how far ahead of its wall clock a replica's clock goes
 
 
 def system_wall() -> Callable[[], float]:
@@ -36,9 +37,21 @@ def system_wall() -> Callable[[], float]:
 
 
 class HybridClock:
+    """The clock; it never runs more than :data:`AHEAD` (a day) ahead of the wall clock.
+
+    A time observed from another device (or stored by an older version) beyond
+    that is not taken: a forged write dated 2**63 - 1 must not leave the device
+    unable to write. The replica refuses records dated beyond :meth:`ceiling`,
+    so honest devices never observe such times (README, "Time").
+    """
+
     def __init__(self, last: int = 0, wall: Callable[[], float] = time.time) -> None:
-        self.last = last
         self.wall = wall
+        self.last = min(last, self.ceiling())
+
+    def ceiling(self) -> int:
+        """The latest time this device takes from anyone: its wall clock plus a day."""
+        return (int(self.wall() * 1000) << SHIFT) + AHEAD
 
     def now(self) -> int:
         """A new timestamp, later than every one issued or observed before."""
@@ -46,8 +59,9 @@ class HybridClock:
         return self.last
 
     def observe(self, remote: int) -> None:
-        """Take note of a timestamp seen in a merged write."""
-        self.last = max(self.last, remote)
+        """Take note of a timestamp seen in a merged write (up to :meth:`ceiling`)."""
+        if remote > self.last:
+            self.last = max(self.last, min(remote, self.ceiling()))
 
 
 def to_millis(t: int) -> int:

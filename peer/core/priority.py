@@ -3,8 +3,9 @@
 Every write to a field is kept as a :class:`Write` carrying the writer's
 version vector of the record (``seen``: device -> latest write time of that
 device the writer had when writing). A write *supersedes* another when it had
-seen it. A field's *heads* are its writes that nothing supersedes; two or more
-heads are a **conflict**, resolved the same way on every replica:
+seen it (and is not dated more than a day before it: see :func:`supersedes`).
+A field's *heads* are its writes that nothing supersedes; two or more heads
+are a **conflict**, resolved the same way on every replica:
 
 1. a head written by the ``main`` device wins;
 2. otherwise the later hybrid-logical-clock time wins;
@@ -32,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from roamsync.peer.core.clock import AHEAD
 from roamsync.schema import JsonValue, UsageError, allowed
 from roamsync.schema.permissions import Operation
 
@@ -94,14 +96,19 @@ class Resolved(NamedTuple):
     deleted: bool
     conflicts: list[Episode]
     rejected: list[Write]
-    latest: int  # the time of the latest winning write (0 if none)
+    latest: int  # the time of the newest write, winning or not (0 if none)
 
 
 def supersedes(a: Write, b: Write) -> bool:
-    """Whether ``a`` was written by a device that had seen ``b``."""
+    """Whether ``a`` was written by a device that had seen ``b``.
+
+    A write cannot have seen one dated more than :data:`AHEAD` (a day) after it:
+    honest clocks observe what they merge, so that would be a forged version
+    vector claiming writes from the future. It supersedes nothing it claims that
+    way (the same on every replica: both times are in the writes)."""
     if a.device == b.device:
         return a.t > b.t
-    return a.seen.get(b.device, -1) >= b.t
+    return a.seen.get(b.device, -1) >= b.t and b.t <= a.t + AHEAD
 
 
 def heads(writes: Iterable[Write]) -> list[Write]:
@@ -183,7 +190,10 @@ def resolve(module: str, creator: str, writes: Iterable[Write]) -> Resolved:
     """Resolve a record: the value of every field, conflicts and rejected writes."""
     by_field: dict[str, list[Write]] = {}
     rejected: list[Write] = []
+    latest = 0
     for w in writes:
+        if w.t > latest:
+            latest = w.t
         if is_allowed(module, creator, w):
             by_field.setdefault(w.field, []).append(w)
         else:
@@ -205,7 +215,6 @@ def resolve(module: str, creator: str, writes: Iterable[Write]) -> Resolved:
         for ep in _delete_episodes(winners[DELETED], by_field):
             episodes[ep.key] = ep
     conflicts = sorted(episodes.values(), key=lambda e: (e.time, e.field))
-    latest = max((w.t for w in winners.values()), default=0)
     return Resolved(values, deleted, conflicts, rejected, latest)
 
 

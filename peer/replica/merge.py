@@ -10,7 +10,9 @@ For each update of a batch:
   (:func:`~roamsync.peer.replica.rows.violation`).
 
 What is malformed is logged and dropped; what breaks the matrix is logged,
-recorded as a rejection and dropped; the same on every replica. The rest is
+recorded as a rejection and dropped; the same on every replica. A record with
+a write dated more than a day ahead of this device's clock is refused the same
+way (:func:`dated_ahead`): it comes again with its next change. The rest is
 stored in one commit, and main then numbers the provisional quotes and orders
 that arrived.
 """
@@ -22,6 +24,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from roamsync.peer.core.clock import AHEAD, to_millis
 from roamsync.peer.record import RecordContent, RecordDoc
 from roamsync.peer.replica.arrival import (
     MALFORMED,
@@ -56,6 +59,14 @@ class Merger:
         self.records = records
         self.numbering = numbering
         self.preparer = preparer
+        # Refuse records dated more than a day ahead; repair turns it off for the records
+        # it salvages from the device's own store, which it took before.
+        self.refuse_future = True
+
+    def _ahead(self, latest: int) -> str | None:
+        if not self.refuse_future:
+            return None
+        return dated_ahead(latest, self.records.clock.ceiling())
 
     def prepare(self, items: Sequence[tuple[str, bytes]], source: str = "") -> Prepared | None:
         """Start reading a large batch in the worker process (``None`` if the batch is
@@ -132,6 +143,10 @@ class Merger:
     def _arrived(self, record_id: str, arrival: Arrival, source: str) -> Arrival | str:
         """A record this replica has never had: the arrival if it is stored, else its outcome
         (logged, and recorded if rejected)."""
+        if arrival.outcome == READY:
+            ahead = self._ahead(arrival.latest)
+            if ahead is not None:
+                arrival = arrival._replace(outcome=REJECTED, reason=ahead)
         if arrival.outcome == MALFORMED:
             log.warning(
                 "malformed update for record %s from %s: %s", record_id, source, arrival.reason
@@ -155,9 +170,17 @@ class Merger:
             return MALFORMED
         if not changed:
             return UNCHANGED
-        reason = violation(existing, before, identity)
+        reason = violation(existing, before, identity) or self._ahead(existing.resolved().latest)
         if reason is None:
             return existing
         self.records.cache.evict(record_id)  # the store still has the state before
         self.records.reject(record_id, str(existing.module), source, reason)
         return REJECTED
+
+
+def dated_ahead(latest: int, ceiling: int) -> str | None:
+    """Why a record whose newest write is dated ``latest`` must wait, or ``None``."""
+    if latest <= ceiling:
+        return None
+    hours = to_millis(latest - ceiling + AHEAD) / 3_600_000
+    return f"a write dated {hours:.1f} hours ahead of this device's clock (more than a day)"

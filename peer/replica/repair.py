@@ -122,6 +122,7 @@ async def _rebuild(
         )
         found = Salvage(pages=found.pages)
     peer = Peer(SqliteStore(path), device, role, label=label)
+    peer.merger.refuse_future = False  # the device's own records, taken before
     try:
         merged = _merge_versions(found, role, peer.label)
         peer.clock.observe(_max_int(found.meta.get(keys.HLC, [])))
