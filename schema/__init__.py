@@ -17,6 +17,7 @@ from roamsync.schema.errors import (
     ProtocolError,
     ReadOnlyFieldError,
     RecordNotFoundError,
+    RecordTooLargeError,
     RegistryError,
     RequestError,
     RoamsyncError,
@@ -30,6 +31,7 @@ from roamsync.schema.errors import (
     UnknownFieldError,
     UnknownModuleError,
     UsageError,
+    ValueTooLargeError,
     WorkerError,
 )
 from roamsync.schema.fields import Field, FieldType, JsonValue, device_name
@@ -60,6 +62,7 @@ __all__ = [
     "ProtocolError",
     "ReadOnlyFieldError",
     "RecordNotFoundError",
+    "RecordTooLargeError",
     "RegistryError",
     "RequestError",
     "RoamsyncError",
@@ -74,6 +77,7 @@ __all__ = [
     "UnknownFieldError",
     "UnknownModuleError",
     "UsageError",
+    "ValueTooLargeError",
     "WorkerError",
     "allowed",
     "check",

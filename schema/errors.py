@@ -10,6 +10,8 @@ translated where they enter, with the original chained as ``__cause__``::
     │   ├── UnknownFieldError             400    2
     │   ├── FieldTypeError                400    2
     │   ├── MissingFieldError             400    2
+    │   ├── ValueTooLargeError            413    2   a text over 64 KiB
+    │   ├── RecordTooLargeError           413    2   a record over 1 MiB
     │   └── ReadOnlyFieldError            400    2
     ├── RecordNotFoundError               404    3   no such record, or it is deleted
     ├── ConflictNotFoundError             404    3   resolving a conflict that is not open
@@ -92,6 +94,31 @@ class FieldTypeError(SchemaError):
         )
         self.module = module
         self.field = field
+
+
+class ValueTooLargeError(SchemaError):
+    details = ("module", "field", "size")
+
+    def __init__(self, module: str, field: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{module}.{field} holds at most {limit // 1024} KiB of text, not {size:,} bytes"
+        )
+        self.module = module
+        self.field = field
+        self.size = size
+
+
+class RecordTooLargeError(SchemaError):
+    details = ("module", "record", "size")
+
+    def __init__(self, module: str, record: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{module} record {record} would be {size:,} bytes, over the limit of "
+            f"{limit >> 20} MiB: nothing was written"
+        )
+        self.module = module
+        self.record = record
+        self.size = size
 
 
 class MissingFieldError(SchemaError):
@@ -242,6 +269,8 @@ class DiscoveryError(TransportError):
 BOUNDARY: Mapping[type[RoamsyncError], tuple[int, int]] = {
     RoamsyncError: (500, 1),
     SchemaError: (400, 2),
+    ValueTooLargeError: (413, 2),
+    RecordTooLargeError: (413, 2),
     RecordNotFoundError: (404, 3),
     ConflictNotFoundError: (404, 3),
     PermissionDeniedError: (403, 4),

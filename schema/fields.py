@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from enum import Enum
 
-from roamsync.schema.errors import FieldTypeError, UsageError
+from roamsync.schema.errors import FieldTypeError, UsageError, ValueTooLargeError
 
 JsonValue = str | int | float | bool | None
+
+MAX_TEXT = 64 * 1024  # bytes of UTF-8 in one text or note value
+MAX_RECORD = 1 << 20  # bytes of a record's whole state (its Yjs encoding)
 
 
 class FieldType(Enum):
@@ -46,9 +49,14 @@ def encode_value(module: str, field: Field, value: object) -> JsonValue:
         return None
     encoder = _ENCODERS[field.type]
     try:
-        return encoder(value)
+        stored = encoder(value)
     except (TypeError, ValueError, InvalidOperation) as exc:
         raise FieldTypeError(module, field.name, field.type.value, value) from exc
+    if isinstance(stored, str) and len(stored) * 4 > MAX_TEXT:  # may hold more than 64 KiB
+        size = len(stored.encode("utf-8", "surrogatepass"))
+        if size > MAX_TEXT:
+            raise ValueTooLargeError(module, field.name, size, MAX_TEXT)
+    return stored
 
 
 DECODED = frozenset({FieldType.MONEY, FieldType.DATE})  # the types decode_value converts

@@ -29,6 +29,7 @@ class SyncReport:
     b_to_a: int  # records that changed on a
     records: int  # record states carried, both ways
     frames: int  # frames carried, both ways (hellos, acks and Pending included)
+    skipped: int = 0  # records too large for any frame, not sent, both ways
 
 
 async def sync(a: Replica, b: Replica, batch: int = 500) -> SyncReport:
@@ -48,7 +49,8 @@ async def sync(a: Replica, b: Replica, batch: int = 500) -> SyncReport:
                 await task
     ab, ba = sessions[1].stats, sessions[0].stats
     carried, frames = ab.records_in + ba.records_in, ab.frames_in + ba.frames_in
-    return SyncReport(ab.changed_here, ba.changed_here, carried, frames)
+    skipped = ab.skipped + ba.skipped
+    return SyncReport(ab.changed_here, ba.changed_here, carried, frames, skipped)
 
 
 async def _until_caught_up(sessions: list[Session], tasks: list[asyncio.Task[None]]) -> None:

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from roamsync.schema import ChannelClosed, ProtocolError, SessionRefused
 from roamsync.transport.channel import Channel
 from roamsync.transport.protocol import (
+    MAX_FRAME,
     MAX_ITEMS,
     VERSION,
     Ack,
@@ -135,11 +136,20 @@ class SessionStats:
     changed_here: int = 0
     bad_frames: int = 0
     anti_entropy_passes: int = 0
+    skipped: int = 0  # records too large for any frame: not sent (logged)
 
     def add(self, other: SessionStats) -> None:
         """Sum another session's counts into these (totals over many sessions)."""
         for f in dataclasses.fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+ROOM = MAX_FRAME - 64  # bytes of records a Changes frame holds: its header is smaller
+
+
+def _cost(record_id: str, state: bytes) -> int:
+    """Bytes a record takes in a Changes frame, at most (id, two varuints, state)."""
+    return len(state) + len(record_id) + 12
 
 
 @dataclass
@@ -154,8 +164,12 @@ class _Outgoing:
 
     def add(self, seq: int, record_id: str, state: bytes) -> None:
         self.items.append((record_id, state))
-        self.size += len(state) + len(record_id)
+        self.size += _cost(record_id, state)
         self.upto = seq
+
+    def fits(self, record_id: str, state: bytes) -> bool:
+        """Whether the record still fits in this frame under the transport's limit."""
+        return self.size + _cost(record_id, state) <= ROOM
 
     def reach(self, position: int) -> None:
         """The feed was read up to ``position``: the next frame reaches it (it may be
@@ -332,10 +346,21 @@ class Session:
         ``frame_budget`` bytes whatever the records' size: fewer frames, acks and
         commits on the receiver than one frame per read."""
         for seq, record_id, state in items:
+            if _cost(record_id, state) > ROOM:
+                self._skip(record_id, len(state))
+                continue
+            if not outgoing.fits(record_id, state):
+                await self._send_frame(outgoing.take())
             outgoing.add(seq, record_id, state)
             if outgoing.full(self.frame_budget):
                 await self._send_frame(outgoing.take())
         outgoing.reach(upto)
+
+    def _skip(self, record_id: str, size: int) -> None:
+        """A record no frame holds (a store written before the size limits): the others
+        flow on; the receiver would refuse it anyway."""
+        self.stats.skipped += 1
+        log.warning("not sending %s to %s: %d bytes, over a frame", record_id, self._who(), size)
 
     async def _send_frame(self, msg: Changes) -> None:
         while self._inflight >= self.window:

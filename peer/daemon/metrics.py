@@ -56,6 +56,7 @@ class NodeCollector(Collector):
         yield _connected_peers(node)
         yield _sync_lag(node)
         yield _conflicts(node)
+        yield _rejections(node)
         yield from _traffic(node.sessions.traffic())
 
 
@@ -111,6 +112,20 @@ def _conflicts(node: Node) -> Metric:
     return gauge
 
 
+def _rejections(node: Node) -> Metric:
+    gauge = GaugeMetricFamily(
+        "roamsync_rejections",
+        "Updates this replica refused (the permission matrix, limits, dates), by sender.",
+        labels=["peer"],
+    )
+    counts: dict[str, int] = {}
+    for rejection in node.peer.rejections():
+        counts[rejection.device] = counts.get(rejection.device, 0) + 1
+    for device, count in sorted(counts.items()):
+        gauge.add_metric([device], count)
+    return gauge
+
+
 def _traffic(total: SessionStats) -> Iterator[Metric]:
     directed = [
         ("roamsync_bytes", "Bytes of sync frames.", total.bytes_in, total.bytes_out),
@@ -129,4 +144,9 @@ def _traffic(total: SessionStats) -> Iterator[Metric]:
         yield counter
     yield CounterMetricFamily(
         "roamsync_bad_frames", "Frames that did not decode and were dropped.", total.bad_frames
+    )
+    yield CounterMetricFamily(
+        "roamsync_records_too_large",
+        "Records not sent: larger than a frame holds (written before the size limits).",
+        total.skipped,
     )

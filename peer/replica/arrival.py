@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from roamsync.peer.record import RecordSnapshot
-from roamsync.peer.replica.rows import Ignored, ignored, view_row, violation
+from roamsync.peer.replica.rows import Ignored, ignored, oversized, view_row, violation
 from roamsync.peer.store import RecordRow
 
 READY, UNCHANGED, MALFORMED, REJECTED = "ready", "unchanged", "malformed", "rejected"
@@ -51,7 +51,7 @@ def arrive(record_id: str, update: bytes, origin: str | None) -> Arrival:
         snapshot.check()  # a well-formed Yjs update can still carry malformed record data
     except ValueError as exc:
         return Arrival(MALFORMED, reason=str(exc))
-    reason = violation(snapshot, {}, None)
+    reason = violation(snapshot, {}, None) or oversized(snapshot, len(update))
     if reason is not None:
         return Arrival(REJECTED, module=str(snapshot.module), reason=reason)
     row, resolved = view_row(record_id, snapshot, update, origin)

@@ -38,7 +38,7 @@ from roamsync.peer.replica.arrival import (
 from roamsync.peer.replica.numbering import Numbering
 from roamsync.peer.replica.preparer import Preparer
 from roamsync.peer.replica.records import Records
-from roamsync.peer.replica.rows import violation
+from roamsync.peer.replica.rows import oversized, violation
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,11 @@ class Merger:
             return MALFORMED
         if not changed:
             return UNCHANGED
-        reason = violation(existing, before, identity) or self._ahead(existing.resolved().latest)
+        reason = (
+            violation(existing, before, identity)
+            or oversized(existing, len(existing.encode()))
+            or self._ahead(existing.resolved().latest)
+        )
         if reason is None:
             return existing
         self.records.cache.evict(record_id)  # the store still has the state before

@@ -29,9 +29,10 @@ from roamsync.schema import (
     JsonValue,
     Module,
     RecordNotFoundError,
+    RecordTooLargeError,
     StoreError,
 )
-from roamsync.schema.fields import decode_value
+from roamsync.schema.fields import MAX_RECORD, decode_value
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +118,22 @@ class Records:
         report: bool = False,
         origins: Mapping[str, str] = {},
         states: Mapping[str, bytes] = {},
+        check_size: bool = True,
     ) -> None:
         """Store records (and metadata entries) in one transaction, then cache their
         documents and wake the feed's listeners.
+
+        ``check_size``: a document over :data:`MAX_RECORD` is a
+        :class:`RecordTooLargeError` and nothing is stored (a local write that would
+        make it so; merged ones were refused before).
 
         An :class:`Arrival` brings its row; a record without a document (a
         :class:`~roamsync.peer.record.RecordSnapshot`) needs its state in ``states``.
         ``report``: log and record the writes the matrix made the priority layer ignore.
         """
         records = list(records)
+        if check_size:
+            self._check_sizes(records)
         rows = []
         latest = 0
         for record_id, rec in records:
@@ -161,6 +169,14 @@ class Records:
                 self.cache.evict(record_id)  # a stale document must not shadow the stored state
         if rows:
             self.feed.notify()
+
+    def _check_sizes(self, records: Sequence[tuple[str, RecordContent | Arrival]]) -> None:
+        for record_id, rec in records:
+            if isinstance(rec, RecordDoc) and len(rec.encode()) > MAX_RECORD:
+                for other, _ in records:
+                    self.cache.evict(other)  # memory must never be ahead of the store
+                size = len(rec.encode())
+                raise RecordTooLargeError(str(rec.module), record_id, size, MAX_RECORD)
 
     # -- refused writes -------------------------------------------------------------------
 

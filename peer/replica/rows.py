@@ -3,6 +3,7 @@
 Pure functions of a record's content: the same answer on every replica.
 
 * :func:`violation`: why a merged update must be ignored (the permission matrix);
+* :func:`oversized`: why a record is too large to take (the size limits);
 * :func:`view_row`: the store row of a record, with the view the priority layer resolves;
 * :func:`ignored`: the writes the priority layer left out because the matrix forbids them.
 """
@@ -19,6 +20,7 @@ from roamsync.peer.core.priority import Resolved
 from roamsync.peer.record import RecordContent, encode_episode
 from roamsync.peer.store import RecordRow
 from roamsync.schema import MODULES, JsonValue, allowed, get_module
+from roamsync.schema.fields import MAX_RECORD, MAX_TEXT
 from roamsync.schema.permissions import may_write_record
 
 
@@ -57,6 +59,22 @@ def violation(
         device, role = author
         if not may_write_record(role, module, own=device == creator):
             return f"a {role} device ({device}) may not change {module} records it did not create"
+    return None
+
+
+def oversized(rec: RecordContent, size: int) -> str | None:
+    """Why a record whose state is ``size`` bytes is over the limits, or ``None``: the
+    record's whole state, each text value (written or not winning) and each note."""
+    if size > MAX_RECORD:
+        return f"the record is {size:,} bytes, over the limit of {MAX_RECORD >> 20} MiB"
+    if size <= MAX_TEXT:
+        return None  # no value in it can be larger than the whole: most records
+    texts = [(w.field, w.value) for w in rec.writes() if isinstance(w.value, str)]
+    texts += list(rec.notes().items())
+    for name, text in texts:
+        length = len(text.encode("utf-8", "surrogatepass"))
+        if length > MAX_TEXT:
+            return f"{name} holds {length:,} bytes of text, over the limit of {MAX_TEXT >> 10} KiB"
     return None
 
 

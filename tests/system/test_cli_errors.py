@@ -19,6 +19,7 @@ from roamsync.schema import (
     UnknownFieldError,
     UnknownModuleError,
     UsageError,
+    ValueTooLargeError,
 )
 from roamsync.schema.errors import exit_code
 
@@ -28,6 +29,7 @@ from daemons import ROAMSYNC, Daemons
 def mistakes(hq: Path) -> list[tuple[list[str], type[RoamsyncError]]]:
     return [
         (["put", str(hq), "contacts", "colour=red"], UnknownFieldError),
+        (["put", str(hq), "contacts", "name=" + "x" * 70_000], ValueTooLargeError),
         (["put", str(hq), "stock", "product=x", "quantity=abc"], FieldTypeError),
         (["put", str(hq), "nomodule", "a=b"], UnknownModuleError),
         (["get", str(hq), "contacts", "nope"], RecordNotFoundError),

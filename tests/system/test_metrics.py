@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from roamsync.peer.daemon.metrics import render_metrics
 from roamsync.peer.daemon.node import Node
+from roamsync.schema.fields import MAX_TEXT
 from roamsync.transport.session import SessionStats
 
 from conftest import Company, until
@@ -128,3 +129,16 @@ async def test_a_concurrent_edit_is_counted_as_a_conflict(company: Company) -> N
         assert conflicts(node) == {s: statuses.count(s) for s in ("open", "pending", "resolved")}
     await until(lambda: synced(hq, office))
     assert value(scrape(hq), "roamsync_sync_lag", peer=device) == 0
+
+
+async def test_refused_updates_are_counted_by_sender(company: Company) -> None:
+    hq = await company.main()
+    assert value(scrape(hq), "roamsync_records_too_large_total") == 0
+    assert not [s for s in scrape(hq) if s[0] == "roamsync_rejections"]
+    office = await company.add(hq, "office")
+    record = await office.peer.create("contacts", {"name": "Big AS"})
+    rec = office.peer.records.doc(record)
+    assert rec is not None
+    rec.set_note("notes", "n" * (MAX_TEXT + 1))  # what the API refuses, a crafted update holds
+    await hq.peer.apply_remote([(record, rec.doc.get_update())], office.peer.device)
+    assert value(scrape(hq), "roamsync_rejections", peer=office.peer.device) == 1
