@@ -1,0 +1,105 @@
+"""A compromised enrolled device on the wire: the adversary suite's harness.
+
+Mallory holds a stolen device's data directory (its key, certificate and
+store), crafts record updates with the project's own classes
+(:class:`~roamsync.peer.record.RecordDoc`), and sends them in ``Changes``
+frames straight to a real node over mutual TLS, as the stolen device: the
+node's TLS, registry and hello checks all pass, so only what the node does
+with the updates stands between Mallory and the company's data.
+
+>>> mallory = await Mallory.steal(company, laptop)           # doctest: +SKIP
+>>> update = mallory.forge(record, lambda rec: rec.put(...)) # doctest: +SKIP
+>>> await mallory.send(hq, [(record, update)])               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from roamsync.peer import Peer
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.org.config import load_config
+from roamsync.peer.record import RecordDoc
+from roamsync.transport import tls
+from roamsync.transport.protocol import Ack, Changes, Hello, Message, decode, encode
+from roamsync.transport.websocket import SYNC_PATH, WebSocketChannel, connect
+
+from conftest import Company
+
+LIMIT = 10.0  # seconds for any exchange with a node
+
+
+@dataclass
+class Mallory:
+    peer: Peer  # the stolen store, opened in this process
+    identity: tls.Identity
+    company: str
+    trusted: list[str]
+
+    @classmethod
+    async def steal(cls, company: Company, node: Node) -> Mallory:
+        """Stop ``node`` and take its data directory."""
+        folder, identity = node.folder, node.identity
+        await company.stop_one(node)
+        config = load_config(folder)
+        peer = await Peer.open(folder, device=config.device, role=config.role, label=config.name)
+        return cls(peer, identity, config.company, config.trusted)
+
+    @property
+    def device(self) -> str:
+        return self.peer.device
+
+    def doc(self, record_id: str) -> RecordDoc:
+        """The stolen store's document of a record (a copy: the store is not changed)."""
+        state = self.peer.store.state(record_id)
+        assert state is not None, f"the stolen store has no record {record_id}"
+        return self.peer.cache.load(state)
+
+    def forge(self, record_id: str, edit: Callable[[RecordDoc], None]) -> bytes:
+        """The record's whole state after ``edit`` (any change to the document)."""
+        rec = self.doc(record_id)
+        edit(rec)
+        return rec.doc.get_update()
+
+    def write_as(self, rec: RecordDoc, device: str, role: str, values: dict[str, object]) -> None:
+        """Write ``values`` into the document as ``device`` with ``role``, with this
+        store's Yjs client id: what a forger does with the project's classes."""
+        t = self.peer.clock.now()
+        with rec.doc.transaction():
+            rec.claim_client(device, role)
+            rec.put(device, role, t, values)  # type: ignore[arg-type]
+
+    async def send(self, target: Node, items: list[tuple[str, bytes]]) -> int:
+        """Send ``items`` in one ``Changes`` frame to ``target`` as the stolen device;
+        the position the node acknowledged (it stored the frame), 0 if it did not."""
+        context = tls.client_context(self.identity, self.trusted)
+        async with aiohttp.ClientSession() as http:
+            channel = await connect(http, f"https://127.0.0.1:{target.port}{SYNC_PATH}", context)
+            try:
+                async with asyncio.timeout(LIMIT):
+                    return await self._exchange(channel, items)
+            finally:
+                await channel.close()
+
+    async def _exchange(self, channel: WebSocketChannel, items: list[tuple[str, bytes]]) -> int:
+        hello = Hello(self.device, self.peer.role, self.company, store=self.peer.store_id)
+        await channel.send(encode(hello))
+        answer = await _recv(channel)
+        assert isinstance(answer, Hello), f"the node refused the session: {answer}"
+        upto = self.peer.last_seq() + 1_000_000  # past anything the node has seen from us
+        await channel.send(encode(Changes(upto, tuple(items))))
+        while True:  # the node also sends its own feed: read past it to the ack
+            msg = await _recv(channel)
+            if isinstance(msg, Ack):
+                return msg.upto
+
+    async def close(self) -> None:
+        await self.peer.close()
+
+
+async def _recv(channel: WebSocketChannel) -> Message:
+    return decode(await channel.recv())
