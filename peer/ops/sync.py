@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from roamsync.peer.core.clock import SHIFT
 from roamsync.peer.daemon import checkout, journal
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.ops.args import Ref, Scalar, Seconds
@@ -48,9 +49,13 @@ async def status(node: Node) -> dict[str, Any]:
     }
 
 
+REFUSED_WINDOW = 24 * 3600  # seconds: refused updates this recent make the status yellow
+
+
 def _health(node: Node, peers: list[dict[str, Any]]) -> tuple[str, str]:
-    """Green: connected and caught up. Yellow: working offline, alone, or catching up.
-    Red: the daemon is not running, or no peer is connected and the last attempt failed."""
+    """Green: connected and caught up. Yellow: working offline, alone, refusing updates
+    from a device (in the last day), or catching up. Red: the daemon is not running, or
+    no peer is connected and the last attempt failed."""
     connected = [p for p in peers if p["connected"]]
     if node.config.offline:
         return "yellow", f"working offline since {node.config.offline_since}"
@@ -60,10 +65,24 @@ def _health(node: Node, peers: list[dict[str, Any]]) -> tuple[str, str]:
         if node.last_error:
             return "red", f"no peer connected; last error: {node.last_error}"
         return "yellow", "no peer connected"
+    refused = _refused_from(node)
+    if refused:
+        return "yellow", f"refused updates from {refused} in the last day (roamsync rejections)"
     behind = [p["device"] for p in connected if p["behind"] > 0]
     if behind:
         return "yellow", "catching up with " + ", ".join(behind)
     return "green", f"in sync with {len(connected)} peer(s)"
+
+
+def _refused_from(node: Node) -> str:
+    """The devices (by name) whose updates were refused in the last day, with counts."""
+    since = int((time.time() - REFUSED_WINDOW) * 1000) << SHIFT
+    counts: dict[str, int] = {}
+    for rejection in node.peer.rejections():
+        if rejection.time >= since:
+            counts[rejection.device] = counts.get(rejection.device, 0) + 1
+    names = {e.device: e.name for e in registry.devices(node.peer)}
+    return ", ".join(f"{names.get(d, d)} ({n})" for d, n in sorted(counts.items()))
 
 
 async def devices(node: Node) -> list[dict[str, Any]]:

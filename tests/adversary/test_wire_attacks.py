@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 from mallory import Mallory
 
+from roamsync.peer import ops
 from roamsync.peer.core.priority import DELETED
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org import registry
@@ -93,6 +94,9 @@ async def test_a_forbidden_write_under_its_own_name_is_refused(office: Office) -
         lambda rec: o.mallory.write_as(rec, o.mallory.device, "travel", {"price": "0.01"}),
     )
     await refused(o, o.product, "products", before)
+    status = await ops.status(o.hq)  # what `roamsync status` and the local API show
+    assert status["health"] == "yellow"
+    assert "refused updates from laptop (1)" in status["reason"]
 
 
 @UNSIGNED
