@@ -8,7 +8,7 @@ node's TLS, registry and hello checks all pass, so only what the node does
 with the updates stands between Mallory and the company's data.
 
 >>> mallory = await Mallory.steal(company, laptop)           # doctest: +SKIP
->>> update = mallory.forge(record, lambda rec: rec.put(...)) # doctest: +SKIP
+>>> update = mallory.write_as(record, main, "main", {...})    # doctest: +SKIP
 >>> await mallory.send(hq, [(record, update)])               # doctest: +SKIP
 """
 
@@ -23,7 +23,7 @@ import aiohttp
 from roamsync.peer import Peer
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org.config import load_config
-from roamsync.peer.record import RecordDoc
+from roamsync.peer.record import RecordDoc, signed_claim
 from roamsync.transport import tls
 from roamsync.transport.protocol import Ack, Changes, Hello, Message, decode, encode
 from roamsync.transport.websocket import SYNC_PATH, WebSocketChannel, connect
@@ -65,13 +65,30 @@ class Mallory:
         edit(rec)
         return rec.doc.get_update()
 
-    def write_as(self, rec: RecordDoc, device: str, role: str, values: dict[str, object]) -> None:
-        """Write ``values`` into the document as ``device`` with ``role``, with this
-        store's Yjs client id: what a forger does with the project's classes."""
-        t = self.peer.clock.now()
+    def write_as(
+        self,
+        record_id: str,
+        device: str,
+        role: str,
+        values: dict[str, object],
+        *,
+        claim: tuple[str, str] | None = None,
+        t: int | None = None,
+    ) -> bytes:
+        """The record's state after writing ``values`` as ``device`` with ``role``, with
+        this store's Yjs client id, its claim (as ``claim``: device and role, default the
+        writer) and the slot signed with the stolen key: the best a forger can do with
+        the project's classes. ``t``: the write's time (default: now)."""
+        rec = self.doc(record_id)
+        sign = tls.signer(self.identity)
+        client = rec.doc.client_id
+        who, as_role = claim or (device, role)
+        claims = {c: signed_claim(who, as_role, c, sign) for c in (client, client + 1)}
+        t = self.peer.clock.now() if t is None else t
         with rec.doc.transaction():
-            rec.claim_client(device, role)
-            rec.put(device, role, t, values)  # type: ignore[arg-type]
+            rec.claim_client(who, as_role, claims)
+            rec.put(device, role, t, values, signed=(record_id, sign))  # type: ignore[arg-type]
+        return rec.doc.get_update()
 
     async def send(self, target: Node, items: list[tuple[str, bytes]]) -> int:
         """Send ``items`` in one ``Changes`` frame to ``target`` as the stolen device;

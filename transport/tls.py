@@ -31,7 +31,7 @@ import logging
 import os
 import ssl
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,21 +97,38 @@ def load_identity(folder: Path) -> Identity:
 
 def sign(identity: Identity, message: bytes) -> bytes:
     """``message`` signed with the device's private key (ECDSA P-256, SHA-256)."""
+    return signer(identity)(message)
+
+
+def signer(identity: Identity) -> Callable[[bytes], bytes]:
+    """A function that signs with the device's private key (read once)."""
     key = _load_key(_read(identity.key_path, "private key").encode(), identity.key_path)
-    return key.sign(message, ec.ECDSA(hashes.SHA256()))
+    algorithm = ec.ECDSA(hashes.SHA256())
+    return lambda message: key.sign(message, algorithm)
+
+
+def verifier(cert_pem: str) -> Callable[[bytes, bytes], bool]:
+    """``check(signature, message)``: whether the certificate's key made the signature;
+    ``TlsError`` if the certificate is unusable."""
+    public = _parse_cert(_ascii(cert_pem), "certificate").public_key()
+    algorithm = ec.ECDSA(hashes.SHA256())
+
+    def check(signature: bytes, message: bytes) -> bool:
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            return False
+        try:
+            public.verify(signature, message, algorithm)
+        except InvalidSignature:
+            return False
+        return True
+
+    return check
 
 
 def verifies(cert_pem: str, signature: bytes, message: bytes) -> bool:
     """Whether ``signature`` over ``message`` was made with the key of ``cert_pem``;
     ``TlsError`` if the certificate itself is unusable."""
-    public = _parse_cert(_ascii(cert_pem), "certificate").public_key()
-    if not isinstance(public, ec.EllipticCurvePublicKey):
-        return False
-    try:
-        public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
+    return verifier(cert_pem)(signature, message)
 
 
 def _ascii(cert_pem: str | bytes) -> bytes:

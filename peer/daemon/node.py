@@ -30,6 +30,7 @@ from roamsync.peer.daemon.join import JoinServer
 from roamsync.peer.daemon.sessions import Sessions
 from roamsync.peer.daemon.supervisor import Supervisor
 from roamsync.peer.daemon.trust import Trust
+from roamsync.peer.org import registry
 from roamsync.peer.org.config import TLS_DIR, Config, load_config
 from roamsync.peer.org.enrolment import JOIN_PATH
 from roamsync.peer.replica import Peer
@@ -75,9 +76,11 @@ class Node:
             raise NodeError(f"{folder} is in use by another roamsync process")
         try:
             identity = tls.load_identity(folder / TLS_DIR)
+            options.setdefault("signer", tls.signer(identity))
             peer = await Peer.open(
                 folder, device=config.device, role=config.role, label=config.name, **options
             )
+            peer.verify_with(registry.RegistryKeys(peer, config.main_device, config.trusted))
         except BaseException:
             lock.release()
             raise

@@ -83,7 +83,10 @@ async def init_directory(
         config.company = new_company_id()
         config.main_device = config.device
         config.main_fingerprint = identity.fingerprint
-        async with await Peer.open(folder, device=config.device, role="main", label=name) as peer:
+        sign = tls.signer(identity)
+        async with await Peer.open(
+            folder, device=config.device, role="main", label=name, signer=sign
+        ) as peer:
             await registry.enroll(peer, name, "main", identity.fingerprint, identity.cert_pem)
             await company.set_profile(peer, {**(profile or {}), "name": company_name})
             if sample:

@@ -19,12 +19,20 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from roamsync.peer.org.config import device_id
 from roamsync.peer.replica import Peer
 from roamsync.peer.store.meta import Invitation
-from roamsync.schema import EnrolledError, InvitationError, PermissionDeniedError, UsageError
+from roamsync.schema import (
+    EnrolledError,
+    InvitationError,
+    PermissionDeniedError,
+    TlsError,
+    UsageError,
+)
+from roamsync.transport import tls
 
 MAX_ATTEMPTS = 5
 DEFAULT_TTL = 24 * 3600.0
@@ -100,6 +108,48 @@ async def revoke(peer: Peer, device_or_name: str) -> DeviceEntry:
             await peer.update("devices", entry_id(entry.device), {"status": "revoked"})
             return DeviceEntry(**{**entry.__dict__, "status": "revoked"})
     raise UsageError(f"no enrolled device {device_or_name!r}")
+
+
+class RegistryKeys:
+    """The registry's keys and roles, for verifying signed writes (:class:`Keys`).
+
+    Entries are read when a device is first asked for and kept: a device's role
+    and certificate never change (revocation only changes its status, and what
+    it signed before stays signed). Main is known from the configuration, whose
+    certificate was pinned at ``join``, before any registry record arrives.
+    """
+
+    def __init__(self, peer: Peer, main_device: str, trusted: list[str]) -> None:
+        self.peer = peer
+        self._roles: dict[str, str] = {}
+        self._checks: dict[str, Callable[[bytes, bytes], bool]] = {}
+        for cert in trusted:
+            try:
+                if device_id(tls.fingerprint_of(cert)) == main_device:
+                    self._learn(main_device, "main", cert)
+            except TlsError:
+                continue
+
+    def _learn(self, device: str, role: str, cert: str) -> None:
+        self._roles[device] = role
+        self._checks[device] = tls.verifier(cert)
+
+    def _lookup(self, device: str) -> bool:
+        if device in self._roles:
+            return True
+        for entry in devices(self.peer):
+            if entry.device not in self._roles:
+                try:
+                    self._learn(entry.device, entry.role, entry.cert)
+                except TlsError:
+                    continue
+        return device in self._roles
+
+    def role(self, device: str) -> str | None:
+        return self._roles.get(device) if self._lookup(device) else None
+
+    def verify(self, device: str, message: bytes, signature: bytes) -> bool:
+        return self._lookup(device) and self._checks[device](signature, message)
 
 
 def _hash(secret: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from roamsync.peer.core.priority import Resolved, Write, resolve, resolve_one_writer
-from roamsync.peer.record.layout import MAX_TIME, SCALARS, SEP, decode_slot, is_time
+from roamsync.peer.record.layout import MAX_TIME, SCALARS, SEP, SIG, decode_slot, is_time
 from roamsync.schema import MODULES, Field, JsonValue, get_module
 from roamsync.schema.fields import decode_value
 
@@ -98,8 +98,8 @@ class RecordContent:
         raw = self._meta().get(f"a:{client_id}")
         if not isinstance(raw, str):
             return None
-        device, _, role = raw.partition(SEP)
-        return device, role
+        device, _, rest = raw.partition(SEP)
+        return device, rest.partition(SEP)[0]  # a signed claim has a signature after the role
 
     def writes(self) -> list[Write]:
         if self._writes_cache is None:
@@ -131,7 +131,7 @@ class RecordContent:
         if len(slots) != 1 or self._writes_cache is not None:
             return None
         [(device, raw)] = slots.items()
-        body = orjson.loads(raw) if isinstance(raw, str) else None
+        body = orjson.loads(raw.partition(SIG)[0]) if isinstance(raw, str) else None
         if not isinstance(body, dict):
             return None
         role, fields = body.get("r"), body.get("f")

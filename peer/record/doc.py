@@ -40,6 +40,7 @@ from roamsync.peer.core.priority import (
 from roamsync.peer.record.content import RecordContent
 from roamsync.peer.record.failures import pycrdt_failures
 from roamsync.peer.record.layout import NOTE_PREFIX, SEP, decode_state_vector, encode_slot
+from roamsync.peer.record.signing import Signer, signed_slot
 from roamsync.peer.record.snapshot import refuse_pending
 from roamsync.peer.record.yjs import check_update
 from roamsync.schema import JsonValue
@@ -142,12 +143,14 @@ class RecordDoc(RecordContent):
         self.meta["creator_role"] = role
         self.meta["created_t"] = t
 
-    def claim_client(self, device: str, role: str) -> None:
-        """Say which device writes as this document's client ids (once per record)."""
+    def claim_client(self, device: str, role: str, claims: Mapping[int, str] | None = None) -> None:
+        """Say which device writes as this document's client ids (once per record);
+        ``claims``: the signed claims of the two clients (:mod:`.signing`)."""
         self._changed()
         for client in (self.doc.client_id, self.notes_client_id):
             if f"a:{client}" not in self.meta:
-                self.meta[f"a:{client}"] = f"{device}{SEP}{role}"
+                claim = claims.get(client) if claims else None
+                self.meta[f"a:{client}"] = claim or f"{device}{SEP}{role}"
 
     def put(
         self,
@@ -158,11 +161,13 @@ class RecordDoc(RecordContent):
         *,
         policy: str | None = None,
         chosen: Mapping[str, Write] | None = None,
+        signed: tuple[str, Signer] | None = None,
     ) -> None:
         """Write ``values`` as ``device`` at time ``t`` (call inside a transaction).
 
         A write that had seen a conflict on its field closes it and records the
         episode; ``policy`` and ``chosen`` say how, for a resolving write.
+        ``signed``: (record id, signer) to sign the slot (:mod:`.signing`).
         """
         writes = self.writes()
         self._changed()
@@ -179,7 +184,13 @@ class RecordDoc(RecordContent):
             if episode is not None:
                 closed.append(close_episode(episode, new, (chosen or {}).get(name)))
             mine[name] = Write(name, device, role, t, value, seen, policy, tuple(closed))
-        self.slots[device] = encode_slot(role, mine)
+        body = encode_slot(role, mine)
+        if signed is not None:
+            record_id, sign = signed
+            client = int(self.doc.client_id)
+            at = (client, decode_state_vector(self.doc.get_state()).get(client, 0))
+            body = signed_slot(body, record_id, device, at, sign)  # held by the next item
+        self.slots[device] = body
 
     def set_note(self, field: str, new: str) -> None:
         """Replace a note's text by editing only the changed middle, so edits merge.

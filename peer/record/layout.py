@@ -15,7 +15,8 @@ import orjson
 
 from roamsync.peer.core.priority import Episode, Version, Write
 
-SEP = "\x1f"  # between device and role in a record's ``a:<client>`` entries
+SEP = "\x1f"  # between device, role and signature in a record's ``a:<client>`` entries
+SIG = "\x1e"  # between a slot's JSON and its signature (JSON text never holds it raw)
 NOTE_PREFIX = "note:"
 MAX_TIME = 2**63  # hybrid-logical-clock times fit the store's 64-bit columns
 
@@ -35,7 +36,7 @@ def decode_slot(device: str, raw: object) -> list[Write]:
     Slots arrive in other devices' updates, so every part is checked here, where it
     enters: the priority layer and the views then only see well-formed writes.
     """
-    body = orjson.loads(raw) if isinstance(raw, str) else None
+    body = orjson.loads(raw.partition(SIG)[0]) if isinstance(raw, str) else None
     if not isinstance(body, dict) or not isinstance(body.get("r"), str):
         raise ValueError(f"malformed slot of device {device!r}")
     fields = body.get("f")

@@ -113,7 +113,9 @@ class ConflictLog:
             chosen = None
             stored = validate_fields(module, {field: value}, creating=False)[field]
         t = records.clock.now()
-        records.write(rec, mod, t, {field: stored}, policy="manual", chosen=_picked(field, chosen))
+        records.write(
+            record_id, rec, mod, t, {field: stored}, policy="manual", chosen=_picked(field, chosen)
+        )
         records.commit([(record_id, rec)])
 
     def apply_policy(self, policy: str) -> int:
@@ -142,7 +144,7 @@ class ConflictLog:
                 continue
             t = records.clock.now()
             resolution = {"policy": policy, "chosen": _picked(field, chosen)}
-            records.write(rec, get_module(module), t, {field: chosen.value}, **resolution)
+            records.write(record, rec, get_module(module), t, {field: chosen.value}, **resolution)
             done[record] = rec
             settled += 1
         records.commit(done.items())

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from roamsync.peer.core.clock import AHEAD, to_millis
-from roamsync.peer.record import RecordContent, RecordDoc
+from roamsync.peer.record import Keys, RecordContent, RecordDoc, verify_state
 from roamsync.peer.replica.arrival import (
     MALFORMED,
     READY,
@@ -62,6 +62,15 @@ class Merger:
         # Refuse records dated more than a day ahead; repair turns it off for the records
         # it salvages from the device's own store, which it took before.
         self.refuse_future = True
+        self.keys: Keys | None = None  # verify signed writes (Peer.verify_with)
+
+    def _forged(self, record_id: str, state: bytes, source: str) -> str | None:
+        """Why a record state from ``source`` does not verify, or ``None``; states from
+        main are main's to vouch for (it verified what it took, and signed what it wrote)."""
+        keys = self.keys
+        if keys is None or keys.role(source) == "main":
+            return None
+        return verify_state(record_id, state, keys)
 
     def _ahead(self, latest: int) -> str | None:
         if not self.refuse_future:
@@ -144,9 +153,10 @@ class Merger:
         """A record this replica has never had: the arrival if it is stored, else its outcome
         (logged, and recorded if rejected)."""
         if arrival.outcome == READY:
-            ahead = self._ahead(arrival.latest)
-            if ahead is not None:
-                arrival = arrival._replace(outcome=REJECTED, reason=ahead)
+            assert arrival.row is not None
+            why = self._forged(record_id, arrival.row.state, source) or self._ahead(arrival.latest)
+            if why is not None:
+                arrival = arrival._replace(outcome=REJECTED, reason=why)
         if arrival.outcome == MALFORMED:
             log.warning(
                 "malformed update for record %s from %s: %s", record_id, source, arrival.reason
@@ -158,6 +168,10 @@ class Merger:
     def _merge_one(
         self, record_id: str, update: bytes, source: str, existing: RecordDoc
     ) -> RecordContent | str:
+        forged = self._forged(record_id, update, source)
+        if forged is not None:
+            self.records.reject(record_id, str(existing.module), source, forged)
+            return REJECTED
         before = existing.state_vector()
         identity = (existing.module, existing.creator)
         try:

@@ -40,10 +40,12 @@ class Numbering:
             return
         pending.sort(key=lambda item: (item[1].created_t, item[0]))
         entries: Entries = {}
-        for _, rec in pending:
+        for record_id, rec in pending:
             module = get_module(str(rec.module))
             provisional = rec.resolved().values.get("number")
             n = self.next_number(module.name, entries)
             t = self.records.clock.now()
-            self.records.write(rec, module, t, {"number": n, "provisional_number": provisional})
+            self.records.write(
+                record_id, rec, module, t, {"number": n, "provisional_number": provisional}
+            )
         self.records.commit(pending, entries)

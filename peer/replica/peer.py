@@ -31,7 +31,7 @@ from typing import Any, NewType
 
 from roamsync.peer.core.clock import HybridClock, system_wall
 from roamsync.peer.core.priority import DELETED
-from roamsync.peer.record import RecordDoc
+from roamsync.peer.record import Keys, RecordDoc, Signer
 from roamsync.peer.replica.cache import DocCache
 from roamsync.peer.replica.conflicts import Conflict, ConflictLog
 from roamsync.peer.replica.feed import ChangeFeed, FeedItem
@@ -73,6 +73,7 @@ class Peer:
         policy: str = "central",
         label: str | None = None,
         workers: int | None = None,
+        signer: Signer | None = None,
     ) -> None:
         if role not in ROLES:
             raise UsageError(f"role must be one of {ROLES}, not {role!r}")
@@ -86,7 +87,7 @@ class Peer:
         self.changefeed = ChangeFeed(store, self.meta)
         self.cache = DocCache(store, self.client_id, cache_size)
         self.records = Records(
-            store, self.cache, self.changefeed, self.clock, device=self.device, role=role
+            store, self.cache, self.changefeed, self.clock, device=device, role=role, signer=signer
         )
         self.numbering = Numbering(self.records, self.meta, label or device)
         self.conflict_log = ConflictLog(self.records, policy)
@@ -120,6 +121,10 @@ class Peer:
     def policy(self) -> str:
         """How this device's conflicts are settled (the last policy applied)."""
         return self.conflict_log.policy
+
+    def verify_with(self, keys: Keys) -> None:
+        """Check what other devices send against the registry's keys (signing.py)."""
+        self.merger.keys = keys
 
     async def __aenter__(self) -> Peer:
         return self
@@ -169,7 +174,7 @@ class Peer:
             values["number"] = self.numbering.next_number(module, entries)
         with rec.doc.transaction():
             rec.init(module, self.device, self.role, t)
-        self.records.write(rec, mod, t, values)
+        self.records.write(record_id, rec, mod, t, values)
         self.records.commit([(record_id, rec)], entries)
         return RecordId(record_id)
 
@@ -181,7 +186,7 @@ class Peer:
         check(self.role, module, "edit", own=rec.creator == self.device)
         values = validate_fields(module, fields, creating=False)
         self.records.check_references(mod, values)
-        self.records.write(rec, mod, self.clock.now(), values)
+        self.records.write(record_id, rec, mod, self.clock.now(), values)
         self.records.commit([(record_id, rec)])
 
     async def delete(self, module: str, record_id: str) -> None:
@@ -206,7 +211,7 @@ class Peer:
     def _mark_deleted(self, module: str, record_id: str, rec: RecordDoc, *, deleted: bool) -> None:
         mod = get_module(module)
         check(self.role, module, "delete", own=rec.creator == self.device)
-        self.records.write(rec, mod, self.clock.now(), {DELETED: deleted})
+        self.records.write(record_id, rec, mod, self.clock.now(), {DELETED: deleted})
         self.records.commit([(record_id, rec)])
 
     # -- reads --------------------------------------------------------------

@@ -17,7 +17,7 @@ import orjson
 
 from roamsync.peer.core.clock import HybridClock
 from roamsync.peer.core.priority import DELETED
-from roamsync.peer.record import RecordContent, RecordDoc
+from roamsync.peer.record import RecordContent, RecordDoc, Signer, signed_claim
 from roamsync.peer.replica.arrival import Arrival
 from roamsync.peer.replica.cache import DocCache
 from roamsync.peer.replica.feed import ChangeFeed
@@ -49,6 +49,7 @@ class Records:
         *,
         device: str,
         role: str,
+        signer: Signer | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -56,6 +57,14 @@ class Records:
         self.clock = clock
         self.device = device
         self.role = role
+        self.signer = signer
+        # The claims of this store's two Yjs clients, signed once: the same in every record.
+        client = cache.client_id
+        self.claims = (
+            {}
+            if signer is None
+            else {c: signed_claim(device, role, c, signer) for c in (client, client + 1)}
+        )
 
     # -- reading ------------------------------------------------------------------------
 
@@ -94,18 +103,21 @@ class Records:
 
     def write(
         self,
+        record_id: str,
         rec: RecordDoc,
         mod: Module,
         t: int,
         values: Mapping[str, JsonValue],
         **resolution: Any,
     ) -> None:
-        """Write ``values`` into the record's document as this device, at time ``t``."""
+        """Write ``values`` into the record's document as this device, at time ``t``
+        (signed, if this replica has a signer)."""
         notes = mod.notes
         plain = {k: v for k, v in values.items() if k == DELETED or k not in notes}
+        signed = None if self.signer is None else (record_id, self.signer)
         with rec.doc.transaction():
-            rec.claim_client(self.device, self.role)
-            rec.put(self.device, self.role, t, plain, **resolution)
+            rec.claim_client(self.device, self.role, self.claims)
+            rec.put(self.device, self.role, t, plain, signed=signed, **resolution)
         for name, value in values.items():
             if name != DELETED and name in notes:
                 rec.set_note(name, str(value or ""))

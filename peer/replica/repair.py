@@ -35,14 +35,15 @@ from pathlib import Path
 
 from roamsync.peer.core.numbering import own_counter
 from roamsync.peer.core.priority import resolve
-from roamsync.peer.record import RecordDoc
+from roamsync.peer.record import RecordDoc, Signer
 from roamsync.peer.replica.peer import Peer
 from roamsync.peer.store import STORE_FILE, Meta, SqliteStore
 from roamsync.peer.store import meta as keys
 from roamsync.peer.store.files import DirectoryLock
 from roamsync.peer.store.salvage import Salvage, salvage_file
 from roamsync.peer.store.sqlite import id_file
-from roamsync.schema import MODULES, StoreDamagedError, StoreError, UsageError
+from roamsync.schema import MODULES, StoreDamagedError, StoreError, TlsError, UsageError
+from roamsync.transport import tls
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ async def _rebuild(
             "the store in %s belonged to %s, not %s: salvaged nothing", aside, owners, device
         )
         found = Salvage(pages=found.pages)
-    peer = Peer(SqliteStore(path), device, role, label=label)
+    peer = Peer(SqliteStore(path), device, role, label=label, signer=_signer(path.parent))
     peer.merger.refuse_future = False  # the device's own records, taken before
     try:
         merged = _merge_versions(found, role, peer.label)
@@ -144,6 +145,15 @@ async def _rebuild(
         )
     finally:
         await peer.close()
+
+
+def _signer(folder: Path) -> Signer | None:
+    """The device's signer, if its data directory has a key (a company's device): main
+    may number orders while it rebuilds."""
+    try:
+        return tls.signer(tls.load_identity(folder / "tls"))  # org.config.TLS_DIR
+    except TlsError:
+        return None
 
 
 @dataclass

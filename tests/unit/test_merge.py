@@ -16,7 +16,7 @@ def _bypass(peer: Peer, module: str, values: dict[str, object], record_id: str) 
     """Write like a buggy client would: straight into the document, skipping every check."""
     rec = peer.records.doc(record_id)
     assert rec is not None
-    peer.records.write(rec, get_module(module), peer.clock.now(), values)  # type: ignore[arg-type]
+    peer.records.write(record_id, rec, get_module(module), peer.clock.now(), values)  # type: ignore[arg-type]
     peer.records.commit([(record_id, rec)])
 
 

@@ -1,0 +1,205 @@
+"""Signed writes: what a device signs, and the check of a record's whole state.
+
+A compromised enrolled device can craft any Yjs update. What it cannot do is
+sign with another device's key. Two things in a record are signed:
+
+* **Claims** (``meta["a:<client>"]``): "Yjs client C is device D's". The
+  claim is ``D<SEP>role<SEP>signature`` over :func:`claim_message` (the client
+  and the device); a device signs its two clients once per store (the claim is
+  the same in every record), so a claim costs no signature per write.
+* **Slots** (``slots[D]``, every field D wrote, with times, version vector and
+  the conflicts it closed): ``<slot JSON><SIG>signature`` over
+  :func:`slot_message`, which binds the record id, the device, and the Yjs id
+  (client, clock) of the very item that holds the slot. A signed slot cannot
+  be moved to another record or replayed at another place in this one.
+
+:func:`verify_state` checks a record's whole state (what peers send) against
+the registry's keys (:class:`Keys`); every replica runs the same check on
+the same bytes and gets the same answer:
+
+1. every client that wrote anything has a claim, written by the client itself
+   (or by its slot lane, for a notes lane), signed by a known device;
+2. the claimed role, and every role a slot gives, is the registry's;
+3. every slot ``slots[D]`` is held by an item of a client D claimed, signed by
+   D for that record and that item's id; its chain of values is one line that
+   ends in the live value (nothing deleted D's value without writing another);
+4. the last item of every slot lane (even client) is its device's slot, so
+   items appended to another device's client are refused;
+5. the record's creation (module, creator) was written by the creator's client.
+
+What it does not cover yet: the *text* of note fields (its characters are
+attributed to a claimed client, but a relay could alter a note's characters
+on their way to a replica that had none of them); see README, "Threat model".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Protocol
+
+import orjson
+
+from roamsync.peer.record.layout import SEP, SIG
+from roamsync.peer.record.ystate import YState, read_state
+
+Signer = Callable[[bytes], bytes]
+INIT_KEYS = ("module", "creator", "creator_role", "created_t")
+
+
+class Keys(Protocol):
+    """The registry, as verification needs it."""
+
+    def role(self, device: str) -> str | None:
+        """The device's role, ``None`` if it is not in the registry (never enrolled)."""
+
+    def verify(self, device: str, message: bytes, signature: bytes) -> bool:
+        """Whether ``device``'s key made ``signature`` over ``message``."""
+
+
+def claim_message(client: int, device: str) -> bytes:
+    return f"roamsync claim v1\0{client}\0{device}".encode()
+
+
+def slot_message(record_id: str, device: str, client: int, clock: int, body: str) -> bytes:
+    return f"roamsync slot v1\0{record_id}\0{device}\0{client}\0{clock}\0".encode() + body.encode()
+
+
+def signed_claim(device: str, role: str, client: int, sign: Signer) -> str:
+    signature = base64.b64encode(sign(claim_message(client, device))).decode()
+    return f"{device}{SEP}{role}{SEP}{signature}"
+
+
+def signed_slot(body: str, record_id: str, device: str, at: tuple[int, int], sign: Signer) -> str:
+    client, clock = at
+    signature = sign(slot_message(record_id, device, client, clock, body))
+    return body + SIG + base64.b64encode(signature).decode()
+
+
+def slot_body(raw: str) -> str:
+    """A slot's JSON without its signature (if it has one)."""
+    body, _, _ = raw.partition(SIG)
+    return body
+
+
+def verify_state(record_id: str, update: bytes, keys: Keys) -> str | None:
+    """Why a record's whole state does not verify, or ``None`` (module docstring)."""
+    try:
+        state = read_state(update)
+        return _verify(record_id, state, keys)
+    except ValueError as exc:
+        return f"the record does not verify: {exc}"
+
+
+def _verify(record_id: str, state: YState, keys: Keys) -> str | None:
+    meta, slots = state.live("meta"), state.live("slots")
+    owners: dict[int, str] = {}
+    for key, item in meta.items():
+        if not key.startswith("a:"):
+            continue
+        client = _int(key[2:])
+        problem = _claim_problem(client, item.client, item.value, keys)
+        if problem:
+            return problem
+        owners[client] = str(item.value).split(SEP, 1)[0]
+    for client in state.structs:
+        if client not in owners:
+            return f"changes by Yjs client {client}, which no device claimed"
+    for device in {state.parent(item)[1] for item in state.items("slots")}:
+        if device is None or device not in slots or not state.chain_ends_live("slots", device):
+            return f"the slot of {device} was deleted, or written twice at once"
+        item = slots[device]
+        problem = _slot_problem(
+            record_id, device, item.client, item.clock, item.value, owners, keys
+        )
+        if problem:
+            return problem
+    for client, owner in owners.items():
+        if client % 2 == 0 and client in state.structs:
+            top = state.top(client)
+            if top.origin is None and top.root is None and top.right is None:
+                return f"client {client} of {owner} ends in a run with no parent"
+            if state.parent(top) != ("slots", owner):
+                return f"client {client} of {owner} ends in something that is not its slot"
+    creator = meta.get("creator")
+    for key in INIT_KEYS:
+        init = meta.get(key)
+        if init is not None and (creator is None or owners.get(init.client) != creator.value):
+            return f"the record's {key} was not written by its creator"
+    return None
+
+
+def _claim_problem(client: int, writer: int, value: object, keys: Keys) -> str | None:
+    if writer != client & ~1:  # a client claims itself; its slot lane claims its notes lane
+        return f"the claim of client {client} was written by client {writer}"
+    parts = value.split(SEP) if isinstance(value, str) else []
+    if len(parts) != 3:
+        return f"the claim of client {client} is not signed"
+    device, role, signature = parts
+    known = keys.role(device)
+    if known is None:
+        return f"client {client} is claimed by {device!r}, which the registry does not know"
+    if role != known:
+        return f"{device} claims the role {role}; the registry says {known}"
+    if not keys.verify(device, claim_message(client, device), _unbase64(signature)):
+        return f"the claim of client {client} by {device} is not signed by {device}"
+    return None
+
+
+def _slot_problem(
+    record_id: str,
+    device: str,
+    client: int,
+    clock: int,
+    value: object,
+    owners: dict[int, str],
+    keys: Keys,
+) -> str | None:
+    if owners.get(client) != device:
+        return f"the slot of {device} was written by client {client}, not one of {device}'s"
+    body, _, signature = value.partition(SIG) if isinstance(value, str) else ("", "", "")
+    if not signature:
+        return f"the slot of {device} is not signed"
+    message = slot_message(record_id, device, client, clock, body)
+    if not keys.verify(device, message, _unbase64(signature)):
+        return f"the slot of {device} is not signed by {device} for this place"
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return f"the slot of {device} is not JSON"
+    role = decoded.get("r") if isinstance(decoded, dict) else None
+    if role != keys.role(device):
+        return f"{device} writes as {role}; the registry says {keys.role(device)}"
+    return _episode_roles(device, decoded, keys)
+
+
+def _episode_roles(device: str, slot: dict[str, object], keys: Keys) -> str | None:
+    """The conflicts a slot closed name the roles the registry gives their devices."""
+    fields = slot.get("f")
+    if not isinstance(fields, dict):
+        return None  # the record's own check reports it
+    for entry in fields.values():
+        closed = entry[4] if isinstance(entry, list) and len(entry) == 5 else []
+        for episode in closed if isinstance(closed, list) else []:
+            versions = episode.get("vs", []) if isinstance(episode, dict) else []
+            for version in [*versions, episode.get("w")] if isinstance(versions, list) else []:
+                if isinstance(version, list) and len(version) == 4:
+                    other, role = version[0], version[1]
+                    if keys.role(str(other)) not in (None, role):
+                        return f"{device} records a conflict that gives {other} the role {role}"
+    return None
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"a claim of client {text!r}") from None
+
+
+def _unbase64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return b""
