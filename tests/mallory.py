@@ -90,6 +90,21 @@ class Mallory:
             rec.put(device, role, t, values, signed=(record_id, sign))  # type: ignore[arg-type]
         return rec.doc.get_update()
 
+    def create_as(
+        self, record_id: str, module: str, device: str, role: str, values: dict[str, object]
+    ) -> bytes:
+        """A new record's state, created as ``device`` (see :meth:`write_as`)."""
+        rec = self.peer.cache.load()
+        sign = tls.signer(self.identity)
+        client = rec.doc.client_id
+        claims = {c: signed_claim(device, role, c, sign) for c in (client, client + 1)}
+        t = self.peer.clock.now()
+        with rec.doc.transaction():
+            rec.init(module, device, role, t)
+            rec.claim_client(device, role, claims)
+            rec.put(device, role, t, values, signed=(record_id, sign))  # type: ignore[arg-type]
+        return rec.doc.get_update()
+
     async def send(self, target: Node, items: list[tuple[str, bytes]]) -> int:
         """Send ``items`` in one ``Changes`` frame to ``target`` as the stolen device;
         the position the node acknowledged (it stored the frame), 0 if it did not."""

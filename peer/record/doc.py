@@ -148,9 +148,11 @@ class RecordDoc(RecordContent):
         ``claims``: the signed claims of the two clients (:mod:`.signing`)."""
         self._changed()
         for client in (self.doc.client_id, self.notes_client_id):
-            if f"a:{client}" not in self.meta:
-                claim = claims.get(client) if claims else None
-                self.meta[f"a:{client}"] = claim or f"{device}{SEP}{role}"
+            key = f"a:{client}"
+            claim = claims.get(client) if claims else None
+            if key not in self.meta or (claim is not None and self.meta.get(key) != claim):
+                # a claim written before writes were signed is signed now
+                self.meta[key] = claim or f"{device}{SEP}{role}"
 
     def put(
         self,

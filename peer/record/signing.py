@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import orjson
 
 from roamsync.peer.record.layout import SEP, SIG
-from roamsync.peer.record.ystate import YState, read_state
+from roamsync.peer.record.ystate import Struct, YState, read_state
 
 Signer = Callable[[bytes], bytes]
 INIT_KEYS = ("module", "creator", "creator_role", "created_t")
@@ -83,40 +83,54 @@ def slot_body(raw: str) -> str:
     return body
 
 
-def verify_state(record_id: str, update: bytes, keys: Keys) -> str | None:
-    """Why a record's whole state does not verify, or ``None`` (module docstring)."""
+def verify_state(
+    record_id: str, update: bytes, keys: Keys, known: Mapping[int, int] | None = None
+) -> str | None:
+    """Why a record's whole state does not verify, or ``None`` (module docstring).
+
+    ``known``: the receiver's state vector of the record. What it holds already was
+    checked when it came (or, written before writes were signed, taken as it was), so
+    only new items are checked: claims and slots written since, and the clients that
+    wrote them; the chains of slot values are checked whole (a deletion is new in
+    effect, whoever's item it deletes)."""
     try:
         state = read_state(update)
-        return _verify(record_id, state, keys)
+        return _verify(record_id, state, keys, known or {})
     except ValueError as exc:
         return f"the record does not verify: {exc}"
 
 
-def _verify(record_id: str, state: YState, keys: Keys) -> str | None:
+def _verify(record_id: str, state: YState, keys: Keys, known: Mapping[int, int]) -> str | None:
     meta, slots = state.live("meta"), state.live("slots")
+
+    def new(s: Struct) -> bool:
+        return s.clock + s.length > known.get(s.client, 0)
+
+    writers = {c for c, structs in state.structs.items() if new(structs[-1])}
     owners: dict[int, str] = {}
     for key, item in meta.items():
         if not key.startswith("a:"):
             continue
         client = _int(key[2:])
-        problem = _claim_problem(client, item.client, item.value, keys)
-        if problem:
-            return problem
         owners[client] = str(item.value).split(SEP, 1)[0]
-    for client in state.structs:
+        if new(item) or client in writers:
+            problem = _claim_problem(client, item.client, item.value, keys)
+            if problem:
+                return problem
+    for client in writers:
         if client not in owners:
             return f"changes by Yjs client {client}, which no device claimed"
     for device in {state.parent(item)[1] for item in state.items("slots")}:
         if device is None or device not in slots or not state.chain_ends_live("slots", device):
             return f"the slot of {device} was deleted, or written twice at once"
         item = slots[device]
-        problem = _slot_problem(
-            record_id, device, item.client, item.clock, item.value, owners, keys
-        )
-        if problem:
-            return problem
-    for client, owner in owners.items():
-        if client % 2 == 0 and client in state.structs:
+        if new(item):
+            problem = _slot_problem(record_id, device, item, owners, keys)
+            if problem:
+                return problem
+    for client in writers:
+        owner = owners[client]
+        if client % 2 == 0:
             top = state.top(client)
             if top.origin is None and top.root is None and top.right is None:
                 return f"client {client} of {owner} ends in a run with no parent"
@@ -125,7 +139,9 @@ def _verify(record_id: str, state: YState, keys: Keys) -> str | None:
     creator = meta.get("creator")
     for key in INIT_KEYS:
         init = meta.get(key)
-        if init is not None and (creator is None or owners.get(init.client) != creator.value):
+        if init is None or not new(init):
+            continue
+        if creator is None or owners.get(init.client) != creator.value:
             return f"the record's {key} was not written by its creator"
     return None
 
@@ -148,14 +164,9 @@ def _claim_problem(client: int, writer: int, value: object, keys: Keys) -> str |
 
 
 def _slot_problem(
-    record_id: str,
-    device: str,
-    client: int,
-    clock: int,
-    value: object,
-    owners: dict[int, str],
-    keys: Keys,
+    record_id: str, device: str, item: Struct, owners: dict[int, str], keys: Keys
 ) -> str | None:
+    client, clock, value = item.client, item.clock, item.value
     if owners.get(client) != device:
         return f"the slot of {device} was written by client {client}, not one of {device}'s"
     body, _, signature = value.partition(SIG) if isinstance(value, str) else ("", "", "")

@@ -64,13 +64,16 @@ class Merger:
         self.refuse_future = True
         self.keys: Keys | None = None  # verify signed writes (Peer.verify_with)
 
-    def _forged(self, record_id: str, state: bytes, source: str) -> str | None:
+    def _forged(
+        self, record_id: str, state: bytes, source: str, known: Mapping[int, int] | None = None
+    ) -> str | None:
         """Why a record state from ``source`` does not verify, or ``None``; states from
-        main are main's to vouch for (it verified what it took, and signed what it wrote)."""
+        main are main's to vouch for (it verified what it took, and signed what it wrote).
+        ``known``: the state vector of what this replica holds of the record."""
         keys = self.keys
         if keys is None or keys.role(source) == "main":
             return None
-        return verify_state(record_id, state, keys)
+        return verify_state(record_id, state, keys, known)
 
     def _ahead(self, latest: int) -> str | None:
         if not self.refuse_future:
@@ -168,11 +171,11 @@ class Merger:
     def _merge_one(
         self, record_id: str, update: bytes, source: str, existing: RecordDoc
     ) -> RecordContent | str:
-        forged = self._forged(record_id, update, source)
+        before = existing.state_vector()
+        forged = self._forged(record_id, update, source, before)
         if forged is not None:
             self.records.reject(record_id, str(existing.module), source, forged)
             return REJECTED
-        before = existing.state_vector()
         identity = (existing.module, existing.creator)
         try:
             changed = existing.apply(update)

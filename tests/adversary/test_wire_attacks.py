@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from mallory import Mallory
@@ -21,7 +22,9 @@ from roamsync.peer import ops
 from roamsync.peer.core.priority import DELETED
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org import registry
+from roamsync.peer.org.config import device_id
 from roamsync.peer.record.layout import MAX_TIME
+from roamsync.transport import tls
 
 from conftest import Company, until
 
@@ -128,7 +131,7 @@ async def test_an_order_renumbered_in_mains_name_is_refused(office: Office) -> N
         o.laptop_order,
         o.mallory.write_as(o.laptop_order, o.hq.peer.device, "main", {"number": "999"}),
     )
-    await refused(o, o.laptop_order, "orders", before, "not one of")  # its client: claimed
+    await refused(o, o.laptop_order, "orders", before, "not signed by")
 
 
 async def test_another_devices_order_changed_in_its_name_is_refused(office: Office) -> None:
@@ -173,3 +176,47 @@ async def test_a_write_dated_at_the_end_of_time_is_refused(office: Office) -> No
     await refused(o, o.contact, "contacts", before, "ahead")
     await o.hq.peer.update("contacts", o.contact, {"phone": "+47 1"})  # main still writes
     await until(lambda: o.office.peer.get("contacts", o.contact)["phone"] == "+47 1")
+
+
+async def test_a_forged_device_entry_gets_no_record_and_no_session(
+    office: Office, tmp_path: Path
+) -> None:
+    """Mallory mints an office device in main's name: the entry is refused, so the
+    device's certificate is never trusted."""
+    o = office
+    minted = tmp_path / "minted"
+    identity = tls.create_identity(minted, "minted")
+    entry = registry.entry_id(device_id(identity.fingerprint))
+    update = o.mallory.create_as(
+        entry,
+        "devices",
+        o.hq.peer.device,
+        "main",
+        {
+            "name": "minted",
+            "role": "office",
+            "fingerprint": identity.fingerprint,
+            "cert": identity.cert_pem,
+            "status": "active",
+        },
+    )
+    assert await o.mallory.send(o.hq, [(entry, update)]) > 0
+    assert o.hq.peer.store.view(entry) is None
+    assert any(r.record == entry for r in o.hq.peer.rejections())
+    assert registry.lookup(o.hq.peer, identity.fingerprint) is None
+    assert o.hq.trust.known(identity.fingerprint) is None
+
+
+async def test_a_relay_passes_no_forgery_on(office: Office) -> None:
+    """Sent to the office instead of main, the forgery stops there: the office checks
+    what any device but main sends, and main never sees it."""
+    o = office
+    update = o.mallory.write_as(o.product, o.hq.peer.device, "main", {"price": "0.01"})
+    before = o.office.peer.get("products", o.product)
+    assert await o.mallory.send(o.office, [(o.product, update)]) > 0
+    assert o.office.peer.get("products", o.product) == before
+    [rejection] = [r for r in o.office.peer.rejections() if r.record == o.product]
+    assert "not signed by" in rejection.reason
+    probe = await o.office.peer.create("contacts", {"name": "relayed"})
+    await until(lambda: o.hq.peer.store.view(probe) is not None)  # the office still syncs
+    assert o.hq.peer.get("products", o.product)["price"] == before["price"]

@@ -199,3 +199,29 @@ def test_a_device_the_registry_does_not_know_is_refused(device: str) -> None:
     with rec.doc.transaction():
         rec.claim_client(device, "office", {c: f"{device}\x1foffice\x1fAAAA" for c in (30, 31)})
     assert_refused(rec, "does not know")
+
+
+def unsigned(rec: RecordDoc, device: str, values: dict[str, object], t: int) -> None:
+    """A write as a version before signed writes made it."""
+    with rec.doc.transaction():
+        rec.claim_client(device, ROLES[device])
+        rec.put(device, ROLES[device], t, values)  # type: ignore[arg-type]
+
+
+def test_what_a_replica_holds_already_is_not_checked_again() -> None:
+    """Records written before writes were signed keep syncing: only what is new is
+    checked, and a device's first signed write there signs its claim too."""
+    legacy = RecordDoc.load(CLIENTS["hq"])
+    with legacy.doc.transaction():
+        legacy.init("products", "hq", "main", 1)
+    unsigned(legacy, "hq", {"name": "Widget"}, 2)
+    office = copy(legacy, "office")
+    unsigned(office, "office", {"price": "1.00"}, 3)
+    held = office.state_vector()  # what every replica took before the upgrade
+    assert verify_state(RECORD, office.encode(), REG) is not None  # whole: not signed
+    assert verify_state(RECORD, office.encode(), REG, held) is None
+    write(office, "office", {"price": "2.00"}, 4)  # upgraded: signs its claim and slot
+    assert verify_state(RECORD, office.encode(), REG, held) is None
+    unsigned(legacy, "hq", {"name": "Gadget"}, 5)  # new and not signed
+    office.apply(legacy.encode())
+    assert "not signed" in str(verify_state(RECORD, office.encode(), REG, held))
