@@ -42,6 +42,11 @@ class Module:
         return tuple(name for name, f in self.fields.items() if f.type is FieldType.NOTE)
 
     @functools.cached_property
+    def system_fields(self) -> frozenset[str]:
+        """The fields only roamsync sets (the order number and the provisional one)."""
+        return frozenset(f.name for f in self.fields.values() if f.system)
+
+    @functools.cached_property
     def decoded(self) -> dict[str, Field]:
         """The fields whose stored values are decoded (money, date): the only stored
         values of this module that can fail to decode."""

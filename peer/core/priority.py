@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from roamsync.peer.core.clock import AHEAD
-from roamsync.schema import JsonValue, UsageError, allowed
+from roamsync.schema import MODULES, JsonValue, UsageError, allowed
 from roamsync.schema.permissions import Operation
 
 DELETED = "_deleted"
@@ -198,6 +198,15 @@ def resolve(module: str, creator: str, writes: Iterable[Write]) -> Resolved:
             by_field.setdefault(w.field, []).append(w)
         else:
             rejected.append(w)
+    for name in _system_fields(module) & by_field.keys():
+        ws = by_field[name]
+        mains = [w for w in ws if w.role == "main"]
+        # Once main set it, only main sets it: another device's write that main's had
+        # not seen (a renumbering) is ignored and reported.
+        late = [w for w in ws if w.role != "main" and not any(supersedes(m, w) for m in mains)]
+        if mains and late:
+            by_field[name] = [w for w in ws if w not in late]
+            rejected += late
     values: dict[str, JsonValue] = {}
     winners: dict[str, Write] = {}
     episodes: dict[tuple[str, tuple[tuple[str, int], ...]], Episode] = {}
@@ -236,6 +245,13 @@ def resolve_one_writer(
     if values and not allowed(role, module, "edit", own=own):
         return None
     return Resolved(values, False, [], [], latest)
+
+
+def _system_fields(module: str) -> frozenset[str]:
+    """The fields only roamsync sets (order numbers): a device's own provisional number
+    counts until main numbers the record, then only main's writes do."""
+    found = MODULES.get(module)
+    return found.system_fields if found is not None else frozenset()
 
 
 def _closed_episodes(ws: Iterable[Write]) -> Iterable[Episode]:

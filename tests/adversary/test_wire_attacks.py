@@ -220,3 +220,17 @@ async def test_a_relay_passes_no_forgery_on(office: Office) -> None:
     probe = await o.office.peer.create("contacts", {"name": "relayed"})
     await until(lambda: o.hq.peer.store.view(probe) is not None)  # the office still syncs
     assert o.hq.peer.get("products", o.product)["price"] == before["price"]
+
+
+async def test_its_own_order_renumbered_after_main_numbered_it_is_ignored(office: Office) -> None:
+    """The laptop may edit its own orders, and it gave the order its provisional number;
+    once main numbered the order, only main's number counts, on every replica."""
+    o = office
+    number = o.hq.peer.get("orders", o.laptop_order)["number"]
+    update = o.mallory.write_as(o.laptop_order, o.mallory.device, "travel", {"number": "P-x-999"})
+    assert await o.mallory.send(o.hq, [(o.laptop_order, update)]) > 0
+    assert o.hq.peer.get("orders", o.laptop_order)["number"] == number
+    await until(lambda: bool(o.office.peer.store.view(o.laptop_order)))
+    assert o.office.peer.get("orders", o.laptop_order)["number"] == number
+    ignored = [r for r in o.hq.peer.rejections() if r.record == o.laptop_order]
+    assert ignored, "the ignored write was not reported"

@@ -1,0 +1,96 @@
+"""Initial syncs with signed writes: from main, and from another device.
+
+    .venv/bin/python bench/signed_sync.py [N] [--json FILE]
+
+Main creates N contacts; an office device joins and syncs them all from main
+over loopback mutual TLS (``from_main``: main's sessions are vouched for, so
+nothing is verified). Then a new replica syncs them all from the office's store
+over a plain websocket with two sessions, checking them against the office's
+registry (``from_office``): a replica verifies what any device but main sends,
+one slot signature per record here. Everything runs in this one process.
+
+Run it with the code before signed writes and after, alternating, to compare
+in one run (``bench/signed_compare.sh``); it uses only the public API both
+have. Also timed: N ``Peer.create`` on main (each write signs its slot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchlib import Company, Pair, WsServer, fill, log, until_count
+
+from roamsync.peer import Peer
+from roamsync.peer.org.config import load_config
+
+try:
+    from roamsync.peer.org.registry import RegistryKeys
+except ImportError:  # the code before signed writes
+    RegistryKeys = None  # type: ignore[assignment,misc]
+
+
+async def run(n: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="roamsync-signed-") as tmp:
+        root = Path(tmp)
+        company = Company(root)
+        limit = max(120.0, n / 100)
+        try:
+            hq = await company.main("hq")
+            t0 = time.perf_counter()
+            await fill(hq.peer, n, label="hq ")
+            create_s = time.perf_counter() - t0
+            office_dir = await company.enrol(hq, "office")
+            t0 = time.perf_counter()
+            office = await company.start(office_dir)
+            await until_count(office.peer, "contacts", n, limit)
+            from_main = time.perf_counter() - t0
+        finally:
+            await company.stop()
+        config = load_config(office_dir)
+        source = await Peer.open(office_dir, device=config.device, role="office")
+        target = await Peer.open(root / "laptop", device="laptop", role="office")
+        if hasattr(target, "verify_with"):  # the code with signed writes: check them
+            target.verify_with(RegistryKeys(source, config.main_device, config.trusted))
+        try:
+            async with WsServer() as server:
+                t0 = time.perf_counter()
+                near, far = await server.pair()
+                pair = Pair(source, target, near, far)
+                await until_count(target, "contacts", n, limit)
+                from_office = time.perf_counter() - t0
+                await pair.close()
+            refused = len(target.rejections())
+        finally:
+            await target.close()
+            await source.close()
+    result = {
+        "n": n,
+        "create_s": create_s,
+        "from_main_s": from_main,
+        "from_office_s": from_office,
+        "refused": refused,
+    }
+    log(json.dumps(result))
+    return result
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    out = None
+    if "--json" in args:
+        at = args.index("--json")
+        out = Path(args[at + 1])
+        del args[at : at + 2]
+    n = int(args[0]) if args else 100_000
+    result = asyncio.run(run(n))
+    if out is not None:
+        out.write_text(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
