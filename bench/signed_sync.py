@@ -10,7 +10,7 @@ registry (``from_office``): a replica verifies what any device but main sends,
 one slot signature per record here. Everything runs in this one process.
 
 Run it with the code before signed writes and after, alternating, to compare
-in one run (``bench/signed_compare.sh``); it uses only the public API both
+in one run (``bench/signed_compare.sh BEFORE_DIR``); it uses only the public API both
 have. Also timed: N ``Peer.create`` on main (each write signs its slot).
 """
 

@@ -224,7 +224,10 @@ def _skip_any(data: bytes, pos: int, depth: int) -> int:
     return pos
 
 
-def read_fresh(update: bytes) -> Fresh | None:
+Ids = dict[tuple[str, str], tuple[int, int]]  # (root, key) -> (client, clock) of its value
+
+
+def read_fresh(update: bytes, ids: Ids | None = None) -> Fresh | None:
     """The ``meta`` and ``slots`` maps and the state vector that ``update`` gives an empty
     document, if it is the whole state of a record with no note text, written by one
     device: it only sets keys of those two root maps to strings and integers, each
@@ -243,14 +246,17 @@ def read_fresh(update: bytes) -> Fresh | None:
     >>> read_fresh(bytes([1, 1, 7, 0, 0x28, 1, 5]) + b"slots" + bytes([1]) + b"d"
     ...            + bytes([1, 119, 2]) + b"{}" + bytes([0]))
     ({}, {'d': '{}'}, {7: 1})
+
+    ``ids``, if given, is filled with the Yjs id of each live value (signed writes
+    bind it), and ``("", "deleted")`` if the update deletes anything.
     """
     try:
-        return _read_fresh(update)
+        return _read_fresh(update, ids)
     except (IndexError, StructError, ValueError):  # truncated, a bad varuint, not UTF-8
         return None
 
 
-def _read_fresh(data: bytes) -> Fresh | None:
+def _read_fresh(data: bytes, ids: Ids | None = None) -> Fresh | None:
     """:func:`read_fresh`'s parse, written for speed as :func:`_read_update` is.
 
     A key's items form a chain within one client: the first names the root and the
@@ -342,6 +348,8 @@ def _read_fresh(data: bytes) -> Fresh | None:
                     return None
                 into.pop(key, None)
                 runs.append((clock, clock + length))
+                if ids is not None:
+                    ids["", "deleted"] = (client, clock)
             else:
                 if data[pos] != 1:  # one value
                     return None
@@ -368,6 +376,8 @@ def _read_fresh(data: bytes) -> Fresh | None:
                     return None
                 into[key] = value
                 length = 1
+                if ids is not None:
+                    ids["slots" if into is slots else "meta", key] = (client, clock)
             clock += length
             ends[clock - 1] = key
         state[client] = clock

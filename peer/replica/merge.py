@@ -42,6 +42,7 @@ from roamsync.peer.replica.rows import oversized, violation
 
 log = logging.getLogger(__name__)
 
+REGISTRY_PREFIX = "device-"  # the ids of registry entries (org.registry.entry_id)
 Prepared = asyncio.Future[list[Plain]]  # arrivals a worker is reading (Merger.prepare)
 
 
@@ -95,7 +96,33 @@ class Merger:
         source: str,
         arrivals: list[Arrival] | None,
     ) -> ApplyResult:
-        """Merge and store a batch; ``arrivals``: what the worker read of these items."""
+        """Merge and store a batch; ``arrivals``: what the worker read of these items.
+
+        With signed writes checked, registry entries (``device-...``) go first, in a
+        commit of their own: a device enrolled in this batch is known for the records
+        it wrote in the same batch."""
+        first = [i for i, (rid, _) in enumerate(items) if rid.startswith(REGISTRY_PREFIX)]
+        if self.keys is None or not first or len(first) == len(items):
+            return self._merge(items, source, arrivals)
+        rest = [i for i in range(len(items)) if i not in set(first)]
+        done = [
+            self._merge(
+                [items[i] for i in part], source, [arrivals[i] for i in part] if arrivals else None
+            )
+            for part in (first, rest)
+        ]
+        return ApplyResult(
+            sum(r.changed for r in done),
+            sum(r.rejected for r in done),
+            sum(r.malformed for r in done),
+        )
+
+    def _merge(
+        self,
+        items: Sequence[tuple[str, bytes]],
+        source: str,
+        arrivals: list[Arrival] | None,
+    ) -> ApplyResult:
         records = self.records
         changed: dict[str, RecordContent | Arrival] = {}
         arrived_new: set[str] = set()

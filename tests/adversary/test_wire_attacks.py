@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from mallory import Mallory
 
-from roamsync.peer import ops
+from roamsync.peer import Peer, ops
 from roamsync.peer.core.priority import DELETED
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org import registry
@@ -234,3 +234,28 @@ async def test_its_own_order_renumbered_after_main_numbered_it_is_ignored(office
     assert o.office.peer.get("orders", o.laptop_order)["number"] == number
     ignored = [r for r in o.hq.peer.rejections() if r.record == o.laptop_order]
     assert ignored, "the ignored write was not reported"
+
+
+async def test_a_device_enrolled_in_the_same_batch_is_known_for_its_records(
+    company: Company,
+) -> None:
+    """An office that was away gets, from another office in one frame, a new device's
+    registry entry and the records that device wrote: it takes both."""
+    hq = await company.main()
+    a = await company.add(hq, "office-a")
+    b = await company.add(hq, "office-b")
+    await company.stop_one(b)
+    c = await company.add(hq, "office-c")
+    record = await c.peer.create("contacts", {"name": "written by c"})
+    await until(lambda: a.peer.store.view(record) is not None)
+    entry = registry.entry_id(c.peer.device)
+    items = [(rid, a.peer.store.state(rid) or b"") for rid in (entry, record)]
+    b_peer = await Peer.open(company.root / "office-b", device=b.peer.device, role="office")
+    try:
+        keys = registry.RegistryKeys(b_peer, hq.peer.device, [hq.identity.cert_pem])
+        b_peer.verify_with(keys)
+        result = await b_peer.apply_remote(items, a.peer.device)  # a relays: verified
+        assert result.rejected == 0
+        assert b_peer.store.view(record) is not None
+    finally:
+        await b_peer.close()

@@ -225,3 +225,43 @@ def test_what_a_replica_holds_already_is_not_checked_again() -> None:
     unsigned(legacy, "hq", {"name": "Gadget"}, 5)  # new and not signed
     office.apply(legacy.encode())
     assert "not signed" in str(verify_state(RECORD, office.encode(), REG, held))
+
+
+def general(rec: RecordDoc) -> str | None:
+    """The check without its shortcut for records of one client."""
+    from roamsync.peer.record.signing import _verify
+    from roamsync.peer.record.ystate import read_state
+
+    return _verify(RECORD, read_state(rec.encode()), REG, {})
+
+
+def one_client(device: str, creator: str, slot_as: str, role: str, sign: bool) -> RecordDoc:
+    rec = RecordDoc.load(CLIENTS[device])
+    with rec.doc.transaction():
+        rec.init("contacts", creator, ROLES.get(creator, "office"), 1)
+        client = rec.doc.client_id
+        signer = REG.signer(device)
+        claims = {c: signed_claim(device, ROLES[device], c, signer) for c in (client, client + 1)}
+        rec.claim_client(device, ROLES[device], claims if sign else None)
+        rec.put(slot_as, role, 2, {"name": "Acme"}, signed=(RECORD, signer) if sign else None)
+    return rec
+
+
+@pytest.mark.parametrize(
+    ("device", "creator", "slot_as", "role", "sign"),
+    [
+        ("hq", "hq", "hq", "main", True),  # honest
+        ("office", "office", "office", "office", True),  # honest
+        ("mallory", "hq", "mallory", "travel", True),  # created in main's name
+        ("mallory", "mallory", "hq", "main", True),  # main's slot
+        ("mallory", "mallory", "mallory", "main", True),  # its own, tagged main
+        ("office", "office", "office", "office", False),  # unsigned
+    ],
+)
+def test_the_shortcut_for_one_client_answers_as_the_whole_check(
+    device: str, creator: str, slot_as: str, role: str, sign: bool
+) -> None:
+    rec = one_client(device, creator, slot_as, role, sign)
+    fast = verify_state(RECORD, rec.encode(), REG)
+    assert (fast is None) == (general(rec) is None), (fast, general(rec))
+    assert (fast is None) == (device == creator == slot_as and ROLES[device] == role and sign)
