@@ -122,7 +122,7 @@ def _verify_fresh(record_id: str, fresh: Fresh, ids: Ids, keys: Keys) -> str | N
             if claimed == client:
                 owner = str(value).split(SEP, 1)[0]
     if owner is None:
-        return f"changes by Yjs client {client}, which no device claimed"
+        return f"changes by Yjs client {client}, which no device claims"
     [(device, value)] = slots.items()
     _, clock = ids["slots", device]
     problem = _slot_problem(
@@ -154,9 +154,9 @@ def _verify(record_id: str, state: YState, keys: Keys, known: Mapping[int, int])
             problem = _claim_problem(client, item.client, item.value, keys)
             if problem:
                 return problem
-    for client in writers:
+    for client in state.structs:  # a writer's claim is never deleted: a deletion is forged
         if client not in owners:
-            return f"changes by Yjs client {client}, which no device claimed"
+            return f"changes by Yjs client {client}, which no device claims"
     for device in {state.parent(item)[1] for item in state.items("slots")}:
         if device is None or device not in slots or not state.chain_ends_live("slots", device):
             return f"the slot of {device} was deleted, or written twice at once"

@@ -265,3 +265,17 @@ def test_the_shortcut_for_one_client_answers_as_the_whole_check(
     fast = verify_state(RECORD, rec.encode(), REG)
     assert (fast is None) == (general(rec) is None), (fast, general(rec))
     assert (fast is None) == (device == creator == slot_as and ROLES[device] == role and sign)
+
+
+def test_deleting_another_devices_claim_is_refused() -> None:
+    rec = created()
+    office = copy(rec, "office")
+    write(office, "office", {"price": "5.00"}, 3)
+    held = office.state_vector()
+    forged = copy(office, "mallory")
+    with forged.doc.transaction():
+        del forged.meta[f"a:{CLIENTS['hq']}"]
+    write(forged, "mallory", {"name": "x"}, 4)
+    reason = verify_state(RECORD, forged.encode(), REG, held)
+    assert reason is not None
+    assert "which no device claims" in reason
