@@ -23,6 +23,8 @@ def check_update(update: bytes) -> dict[int, int]:
     for _ in range(reader.uint()):
         structs = reader.uint()
         client = reader.uint()
+        if client >= 2**53:  # yrs keeps 53 bits: 2**53 + 10 would be client 10 again
+            raise ValueError(f"client id {client} has more than 53 bits")
         if client in reach:  # yrs mis-integrates the second run: it crashed on one
             raise ValueError(f"client {client} twice in one update")
         clock = reader.uint()
@@ -31,6 +33,8 @@ def check_update(update: bytes) -> dict[int, int]:
         reach[client] = clock
     for _ in range(reader.uint()):  # the delete set
         client = reader.uint()
+        if client >= 2**53:
+            raise ValueError(f"client id {client} has more than 53 bits")
         for _ in range(reader.uint()):
             end = reader.uint() + reader.uint()
             reach[client] = max(reach.get(client, 0), end)

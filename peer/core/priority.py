@@ -112,14 +112,27 @@ def supersedes(a: Write, b: Write) -> bool:
 
 
 def heads(writes: Iterable[Write]) -> list[Write]:
-    """The writes no other write supersedes, sorted by (device, t)."""
+    """The writes no other write supersedes, sorted by (device, t).
+
+    Honest writes cannot supersede each other both ways, but a forged version vector
+    can claim to have seen a later write; then the later of the two (by time, then
+    device) is the one that supersedes, and a set of writes that all supersede one
+    another keeps its latest as head: never none."""
     ws = list(writes)
-    if len(ws) == 1:  # the common case: one writer so far
+    if len(ws) <= 1:  # the common case: one writer so far
         return ws
-    return sorted(
-        (w for w in ws if not any(supersedes(o, w) for o in ws if o is not w)),
+    found = sorted(
+        (w for w in ws if not any(_over(o, w) for o in ws if o is not w)),
         key=lambda w: (w.device, w.t),
     )
+    return found or [max(ws, key=lambda w: (w.t, w.device))]
+
+
+def _over(a: Write, b: Write) -> bool:
+    """:func:`supersedes`, with a write pair that claims it both ways settled by time."""
+    if not supersedes(a, b):
+        return False
+    return not supersedes(b, a) or (a.t, a.device) > (b.t, b.device)
 
 
 def priority(w: Write) -> tuple[bool, int, str]:

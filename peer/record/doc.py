@@ -40,7 +40,7 @@ from roamsync.peer.core.priority import (
 from roamsync.peer.record.content import RecordContent
 from roamsync.peer.record.failures import pycrdt_failures
 from roamsync.peer.record.layout import NOTE_PREFIX, SEP, decode_state_vector, encode_slot
-from roamsync.peer.record.signing import Signer, signed_slot
+from roamsync.peer.record.signing import Signer, identity, signed_slot
 from roamsync.peer.record.snapshot import refuse_pending
 from roamsync.peer.record.yjs import check_update
 from roamsync.schema import JsonValue
@@ -191,7 +191,8 @@ class RecordDoc(RecordContent):
             record_id, sign = signed
             client = int(self.doc.client_id)
             at = (client, decode_state_vector(self.doc.get_state()).get(client, 0))
-            body = signed_slot(body, record_id, device, at, sign)  # held by the next item
+            what = identity(self._meta())
+            body = signed_slot(body, record_id, what, device, at, sign)  # held by the next item
         self.slots[device] = body
 
     def set_note(self, field: str, new: str) -> None:

@@ -63,8 +63,19 @@ def claim_message(client: int, device: str) -> bytes:
     return f"roamsync claim v1\0{client}\0{device}".encode()
 
 
-def slot_message(record_id: str, device: str, client: int, clock: int, body: str) -> bytes:
-    return f"roamsync slot v1\0{record_id}\0{device}\0{client}\0{clock}\0".encode() + body.encode()
+def identity(meta: Mapping[str, object]) -> str:
+    """What a record is, as its metadata says (written once, by its creator): every
+    slot signature binds it, so a record cannot be rebuilt as another module."""
+    created = meta.get("created_t")
+    created_t = int(created) if isinstance(created, int | float) else 0
+    return "\0".join([*(str(meta.get(k) or "") for k in INIT_KEYS[:3]), str(created_t)])
+
+
+def slot_message(
+    record_id: str, device: str, client: int, clock: int, body: str, what: str = ""
+) -> bytes:
+    head = f"roamsync slot v1\0{record_id}\0{what}\0{device}\0{client}\0{clock}\0"
+    return head.encode() + body.encode()
 
 
 def signed_claim(device: str, role: str, client: int, sign: Signer) -> str:
@@ -72,9 +83,12 @@ def signed_claim(device: str, role: str, client: int, sign: Signer) -> str:
     return f"{device}{SEP}{role}{SEP}{signature}"
 
 
-def signed_slot(body: str, record_id: str, device: str, at: tuple[int, int], sign: Signer) -> str:
+def signed_slot(
+    body: str, record_id: str, what: str, device: str, at: tuple[int, int], sign: Signer
+) -> str:
+    """The slot ``body`` with its signature; ``what``: the record's :func:`identity`."""
     client, clock = at
-    signature = sign(slot_message(record_id, device, client, clock, body))
+    signature = sign(slot_message(record_id, device, client, clock, body, what))
     return body + SIG + base64.b64encode(signature).decode()
 
 
@@ -94,16 +108,16 @@ def verify_state(
     only new items are checked: claims and slots written since, and the clients that
     wrote them; the chains of slot values are checked whole (a deletion is new in
     effect, whoever's item it deletes)."""
-    if not known:  # most records of an initial sync: one device's, never edited
-        ids: Ids = {}
-        fresh = read_fresh(update, ids)
-        if fresh is not None and ("", "deleted") not in ids and len(fresh[2]) == 1:
-            return _verify_fresh(record_id, fresh, ids, keys)
     try:
+        if not known:  # most records of an initial sync: one device's, never edited
+            ids: Ids = {}
+            fresh = read_fresh(update, ids)
+            if fresh is not None and ("", "deleted") not in ids and len(fresh[2]) == 1:
+                return _verify_fresh(record_id, fresh, ids, keys)
         state = read_state(update)
         return _verify(record_id, state, keys, known or {})
-    except ValueError as exc:
-        return f"the record does not verify: {exc}"
+    except Exception as exc:
+        return f"the record does not verify: {type(exc).__name__}: {exc}"
 
 
 def _verify_fresh(record_id: str, fresh: Fresh, ids: Ids, keys: Keys) -> str | None:
@@ -125,9 +139,8 @@ def _verify_fresh(record_id: str, fresh: Fresh, ids: Ids, keys: Keys) -> str | N
         return f"changes by Yjs client {client}, which no device claims"
     [(device, value)] = slots.items()
     _, clock = ids["slots", device]
-    problem = _slot_problem(
-        record_id, device, Struct(client, clock, 1, False, value=value), {client: owner}, keys
-    )
+    item = Struct(client, clock, 1, False, value=value)
+    problem = _slot_problem(record_id, identity(meta), device, item, {client: owner}, keys)
     if problem:
         return problem
     if client % 2 == 0 and clock != end - 1:
@@ -157,14 +170,25 @@ def _verify(record_id: str, state: YState, keys: Keys, known: Mapping[int, int])
     for client in state.structs:  # a writer's claim is never deleted: a deletion is forged
         if client not in owners:
             return f"changes by Yjs client {client}, which no device claims"
+    for meta_key in {state.parent(item)[1] for item in state.items("meta")}:
+        if meta_key is None or not state.chain_ends_live("meta", meta_key):  # written once
+            return f"the record's {meta_key} was deleted, or written twice at once"
+    what = identity({k: s.value for k, s in meta.items()})
     for device in {state.parent(item)[1] for item in state.items("slots")}:
         if device is None or device not in slots or not state.chain_ends_live("slots", device):
             return f"the slot of {device} was deleted, or written twice at once"
         item = slots[device]
         if new(item):
-            problem = _slot_problem(record_id, device, item, owners, keys)
+            problem = _slot_problem(record_id, what, device, item, owners, keys)
             if problem:
                 return problem
+    for client in writers:  # a notes lane writes note text only
+        if client % 2 and any(
+            new(s) and not state.parent(s)[0].startswith("note:")
+            for s in state.structs[client]
+            if s.root is not None or s.origin is not None or s.right is not None
+        ):
+            return f"client {client} of {owners[client]} writes outside the notes"
     for client in writers:
         owner = owners[client]
         if client % 2 == 0:
@@ -201,7 +225,7 @@ def _claim_problem(client: int, writer: int, value: object, keys: Keys) -> str |
 
 
 def _slot_problem(
-    record_id: str, device: str, item: Struct, owners: dict[int, str], keys: Keys
+    record_id: str, what: str, device: str, item: Struct, owners: dict[int, str], keys: Keys
 ) -> str | None:
     client, clock, value = item.client, item.clock, item.value
     if owners.get(client) != device:
@@ -209,7 +233,7 @@ def _slot_problem(
     body, _, signature = value.partition(SIG) if isinstance(value, str) else ("", "", "")
     if not signature:
         return f"the slot of {device} is not signed"
-    message = slot_message(record_id, device, client, clock, body)
+    message = slot_message(record_id, device, client, clock, body, what)
     if not keys.verify(device, message, _unbase64(signature)):
         return f"the slot of {device} is not signed by {device} for this place"
     try:
@@ -230,7 +254,12 @@ def _episode_roles(device: str, slot: dict[str, object], keys: Keys) -> str | No
     for entry in fields.values():
         closed = entry[4] if isinstance(entry, list) and len(entry) == 5 else []
         for episode in closed if isinstance(closed, list) else []:
-            versions = episode.get("vs", []) if isinstance(episode, dict) else []
+            if not isinstance(episode, dict):
+                return f"{device} records a conflict that is not one"
+            by = episode.get("by")
+            if by is not None and by != device:
+                return f"{device} records a conflict that {by} resolved"
+            versions = episode.get("vs", [])
             for version in [*versions, episode.get("w")] if isinstance(versions, list) else []:
                 if isinstance(version, list) and len(version) == 4:
                     other, role = version[0], version[1]

@@ -79,6 +79,8 @@ def _read_update(data: bytes) -> dict[int, int]:
         pos += 1
         if client >= 0x80:
             client, pos = _uint_slow(data, pos - 1)
+        if client >= 2**53:  # yrs keeps 53 bits: 2**53 + 10 would be client 10 again
+            raise ValueError(f"client id {client} has more than 53 bits")
         if client in reach:  # yrs mis-integrates the second run: it crashed on one
             raise ValueError(f"client {client} twice in one update")
         clock = data[pos]
@@ -154,6 +156,8 @@ def _read_update(data: bytes) -> dict[int, int]:
         pos += 1
         if client >= 0x80:
             client, pos = _uint_slow(data, pos - 1)
+        if client >= 2**53:
+            raise ValueError(f"client id {client} has more than 53 bits")
         ranges = data[pos]
         pos += 1
         if ranges >= 0x80:

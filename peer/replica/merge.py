@@ -199,10 +199,6 @@ class Merger:
         self, record_id: str, update: bytes, source: str, existing: RecordDoc
     ) -> RecordContent | str:
         before = existing.state_vector()
-        forged = self._forged(record_id, update, source, before)
-        if forged is not None:
-            self.records.reject(record_id, str(existing.module), source, forged)
-            return REJECTED
         identity = (existing.module, existing.creator)
         try:
             changed = existing.apply(update)
@@ -214,8 +210,11 @@ class Merger:
             return MALFORMED
         if not changed:
             return UNCHANGED
+        # The merged state, not the update, is checked: a delete set alone changes what
+        # was there, and names no author.
         reason = (
-            violation(existing, before, identity)
+            self._forged(record_id, existing.encode(), source, before)
+            or violation(existing, before, identity)
             or oversized(existing, len(existing.encode()))
             or self._ahead(existing.resolved().latest)
         )

@@ -135,10 +135,19 @@ EDGES: dict[str, tuple[bytes, Outcome]] = {
     "two-byte string length": (update(item(b"\x01\x77" + varuint(200) + b"x" * 200)), {7: 1}),
     "overlong parent 1": (update(item(STR, head=b"\x81\x00\x01r\x01k")), {7: 1}),
     "overlong counts": (b"\x81\x00\x81\x80\x00\x87\x00\x80\x00" + item(STR) + b"\x80\x00", {7: 1}),
-    "ten-byte client": (b"\x01\x01" + TEN_BYTES + b"\x00" + item(STR) + b"\x00", {2**63: 1}),
+    # yrs keeps 53 bits of a client id: a longer one would alias another client
+    "ten-byte client": (b"\x01\x01" + TEN_BYTES + b"\x00" + item(STR) + b"\x00", "refused"),
     "ten-byte all ones": (
         b"\x01\x01" + b"\xff" * 9 + b"\x01\x00" + item(STR) + b"\x00",
-        {2**64 - 1: 1},
+        "refused",
+    ),
+    "the largest client id": (
+        b"\x01\x01" + varuint(2**53 - 1) + b"\x00" + item(STR) + b"\x00",
+        {2**53 - 1: 1},
+    ),
+    "a client id of 54 bits": (
+        b"\x01\x01" + varuint(2**53) + b"\x00" + item(STR) + b"\x00",
+        "refused",
     ),
     "eleven-byte client": (b"\x01\x01" + TOO_LONG + b"\x00" + item(STR) + b"\x00", "refused"),
     "eleven-byte zero": (b"\x01\x01" + b"\x80" * 10 + b"\x00\x00" + item(STR) + b"\x00", "refused"),
