@@ -4,69 +4,23 @@ refused, nothing of another device's changes); a failing test is a hole."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pytest
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from mallory import Mallory
 from pycrdt import Doc
+from signkeys import CLIENTS, RECORD, REG, claims, copy, created, write
 
+from roamsync.peer.daemon.node import Node
 from roamsync.peer.record import RecordDoc, signed_claim, verify_state
 from roamsync.peer.record.signing import identity, signed_slot
 from roamsync.peer.replica.rows import violation
 
-ROLES = {"hq": "main", "office": "office", "mallory": "travel"}
-CLIENTS = {"hq": 10, "office": 20, "mallory": 30}
-RECORD = "r1"
-
-
-class Registry:
-    """Keys for the three devices of these tests, and their roles (as tests/unit/test_signing)."""
-
-    def __init__(self) -> None:
-        self.keys = {d: ec.generate_private_key(ec.SECP256R1()) for d in ROLES}
-
-    def role(self, device: str) -> str | None:
-        return ROLES.get(device)
-
-    def verify(self, device: str, message: bytes, signature: bytes) -> bool:
-        try:
-            self.keys[device].public_key().verify(signature, message, ec.ECDSA(hashes.SHA256()))
-        except InvalidSignature:
-            return False
-        return True
-
-    def signer(self, device: str) -> Callable[[bytes], bytes]:
-        return lambda message: self.keys[device].sign(message, ec.ECDSA(hashes.SHA256()))
-
-
-REG = Registry()
-
-
-def claims(device: str, client: int) -> dict[int, str]:
-    sign = REG.signer(device)
-    return {c: signed_claim(device, ROLES[device], c, sign) for c in (client, client + 1)}
-
-
-def write(rec: RecordDoc, device: str, values: dict[str, object], t: int, role: str = "") -> None:
-    with rec.doc.transaction():
-        rec.claim_client(device, role or ROLES[device], claims(device, rec.doc.client_id))
-        rec.put(device, role or ROLES[device], t, values, signed=(RECORD, REG.signer(device)))  # type: ignore[arg-type]
-
-
-def created() -> RecordDoc:
-    rec = RecordDoc.load(CLIENTS["hq"])
-    with rec.doc.transaction():
-        rec.init("products", "hq", "main", 1)
-    write(rec, "hq", {"name": "Widget", "price": "100.00"}, 2)
-    return rec
-
-
-def copy(rec: RecordDoc, device: str) -> RecordDoc:
-    return RecordDoc.load(CLIENTS[device], rec.encode())
+from conftest import Company, until
 
 
 def accepted(receiver: RecordDoc, update: bytes, source: str = "mallory") -> bool:
@@ -450,16 +404,6 @@ def test_a_forged_seen_does_not_shadow_mains_later_write() -> None:
 
 # -- 5. on the wire, against real nodes (the stolen travel laptop of test_wire_attacks) ---
 
-import asyncio  # noqa: E402
-from collections.abc import AsyncIterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-import pytest  # noqa: E402
-from mallory import Mallory  # noqa: E402
-
-from roamsync.peer.daemon.node import Node  # noqa: E402
-
-from conftest import Company, until  # noqa: E402
 
 wire = pytest.mark.xdist_group("daemons")
 
