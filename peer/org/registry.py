@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from roamsync.peer.org.config import device_id
-from roamsync.peer.record.signing import claim_message
+from roamsync.peer.record.signing import KeySet, claim_message
 from roamsync.peer.replica import Peer
 from roamsync.peer.store.meta import Invitation
 from roamsync.schema import (
@@ -126,6 +126,7 @@ class RegistryKeys:
     def __init__(self, peer: Peer, main_device: str, trusted: list[str]) -> None:
         self.peer = peer
         self._roles: dict[str, str] = {}
+        self._certs: dict[str, str] = {}
         self._checks: dict[str, Callable[[bytes, bytes], bool]] = {}
         self._claims: set[tuple[str, bytes, bytes]] = set()  # verified: a claim is in every record
         for cert in trusted:
@@ -137,6 +138,7 @@ class RegistryKeys:
 
     def _learn(self, device: str, role: str, cert: str) -> None:
         self._roles[device] = role
+        self._certs[device] = cert
         self._checks[device] = tls.verifier(cert)
 
     def _lookup(self, device: str) -> bool:
@@ -152,6 +154,11 @@ class RegistryKeys:
 
     def role(self, device: str) -> str | None:
         return self._roles.get(device) if self._lookup(device) else None
+
+    def snapshot(self) -> KeySet:
+        """Every key known now, as plain data (for the worker process)."""
+        self._lookup("")  # reads the registry: entries enrolled since are learnt
+        return KeySet(self._roles, self._certs)
 
     def verify(self, device: str, message: bytes, signature: bytes) -> bool:
         if (device, message, signature) in self._claims:

@@ -44,6 +44,7 @@ import orjson
 from roamsync.peer.record.layout import SEP, SIG
 from roamsync.peer.record.yjs import Fresh, Ids, read_fresh
 from roamsync.peer.record.ystate import Struct, YState, read_state
+from roamsync.transport import tls
 
 Signer = Callable[[bytes], bytes]
 INIT_KEYS = ("module", "creator", "creator_role", "created_t")
@@ -57,6 +58,40 @@ class Keys(Protocol):
 
     def verify(self, device: str, message: bytes, signature: bytes) -> bool:
         """Whether ``device``'s key made ``signature`` over ``message``."""
+
+
+class KeySet:
+    """:class:`Keys` as plain data (device -> role and certificate), to send to the worker
+    process that reads the records of an initial sync; verifiers are made on first use."""
+
+    def __init__(self, roles: Mapping[str, str], certs: Mapping[str, str]) -> None:
+        self.roles = dict(roles)
+        self.certs = dict(certs)
+        self._checks: dict[str, Callable[[bytes, bytes], bool]] = {}
+        self._claims: set[tuple[str, bytes, bytes]] = set()
+
+    def __getstate__(self) -> tuple[dict[str, str], dict[str, str]]:
+        return self.roles, self.certs
+
+    def __setstate__(self, state: tuple[dict[str, str], dict[str, str]]) -> None:
+        self.__init__(*state)  # type: ignore[misc]
+
+    def role(self, device: str) -> str | None:
+        return self.roles.get(device)
+
+    def verify(self, device: str, message: bytes, signature: bytes) -> bool:
+        if (device, message, signature) in self._claims:
+            return True
+        check = self._checks.get(device)
+        if check is None:
+            cert = self.certs.get(device)
+            if cert is None:
+                return False
+            check = self._checks[device] = tls.verifier(cert)
+        good = check(signature, message)
+        if good and message.startswith(b"roamsync claim "):
+            self._claims.add((device, message, signature))
+        return good
 
 
 def claim_message(client: int, device: str) -> bytes:

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from roamsync.peer.record import RecordSnapshot
+from roamsync.peer.record import RecordSnapshot, verify_state
+from roamsync.peer.record.signing import KeySet
 from roamsync.peer.replica.rows import Ignored, ignored, oversized, view_row, violation
 from roamsync.peer.store import RecordRow
 
@@ -39,11 +40,16 @@ class Arrival(NamedTuple):
     module: str = ""
     reason: str = ""  # why it is malformed or rejected
     ignored: tuple[Ignored, ...] = ()
+    verified: bool = False  # its signed writes were checked and hold (signing.py)
 
 
-def arrive(record_id: str, update: bytes, origin: str | None) -> Arrival:
+def arrive(
+    record_id: str, update: bytes, origin: str | None, keys: KeySet | None = None
+) -> Arrival:
     """Read ``update`` as a record this replica has never had (``origin``: the peer it
-    came from, which need not get it back)."""
+    came from, which need not get it back). With ``keys`` (in the worker), its signed
+    writes are checked too: ``verified`` if they hold; if not, the replica checks again
+    with the registry it has then (it may have learnt the device in the same batch)."""
     try:
         snapshot = RecordSnapshot(update)  # refuses updates that could crash yrs, unseen
         if not snapshot.changed:
@@ -55,15 +61,20 @@ def arrive(record_id: str, update: bytes, origin: str | None) -> Arrival:
     if reason is not None:
         return Arrival(REJECTED, module=str(snapshot.module), reason=reason)
     row, resolved = view_row(record_id, snapshot, update, origin)
-    return Arrival(READY, row, resolved.latest, row.module, "", ignored(resolved))
+    verified = keys is not None and verify_state(record_id, update, keys) is None
+    return Arrival(READY, row, resolved.latest, row.module, "", ignored(resolved), verified)
 
 
-def arrive_all(items: Sequence[tuple[str, bytes]], origin: str | None) -> list[Arrival]:
+def arrive_all(
+    items: Sequence[tuple[str, bytes]], origin: str | None, keys: KeySet | None = None
+) -> list[Arrival]:
     """:func:`arrive` for each item."""
-    return [arrive(record_id, update, origin) for record_id, update in items]
+    return [arrive(record_id, update, origin, keys) for record_id, update in items]
 
 
-def arrive_all_plain(items: Sequence[tuple[str, bytes]], origin: str | None) -> list[Plain]:
+def arrive_all_plain(
+    items: Sequence[tuple[str, bytes]], origin: str | None, keys: KeySet | None = None
+) -> list[Plain]:
     """:func:`arrive_all` in plain tuples (what a worker process runs and sends back):
     pickle takes a named tuple at several times the cost of a plain one."""
     return [
@@ -74,13 +85,14 @@ def arrive_all_plain(items: Sequence[tuple[str, bytes]], origin: str | None) -> 
             a.module,
             a.reason,
             a.ignored and tuple(map(tuple, a.ignored)),
+            a.verified,
         )
-        for a in arrive_all(items, origin)
+        for a in arrive_all(items, origin, keys)
     ]
 
 
 def from_plain(plain: Plain) -> Arrival:
-    outcome, row, latest, module, reason, ignored = plain
+    outcome, row, latest, module, reason, ignored, verified = plain
     return Arrival(
         outcome,
         row and RecordRow._make(row),
@@ -88,4 +100,5 @@ def from_plain(plain: Plain) -> Arrival:
         module,
         reason,
         ignored and tuple(Ignored._make(w) for w in ignored),
+        verified,
     )

@@ -84,7 +84,12 @@ class Merger:
     def prepare(self, items: Sequence[tuple[str, bytes]], source: str = "") -> Prepared | None:
         """Start reading a large batch in the worker process (``None`` if the batch is
         small or there is no worker)."""
-        return self.preparer.submit(items, source or None)
+        keys = self.keys
+        vouched = keys is None or keys.role(source) == "main"
+        snapshot = getattr(keys, "snapshot", None)
+        return self.preparer.submit(
+            items, source or None, None if vouched or snapshot is None else snapshot()
+        )
 
     def expect(self, count: int) -> None:
         """A peer says ``count`` records are coming: make ready to read them."""
@@ -184,7 +189,10 @@ class Merger:
         (logged, and recorded if rejected)."""
         if arrival.outcome == READY:
             assert arrival.row is not None
-            why = self._forged(record_id, arrival.row.state, source) or self._ahead(arrival.latest)
+            forged = (
+                None if arrival.verified else self._forged(record_id, arrival.row.state, source)
+            )
+            why = forged or self._ahead(arrival.latest)
             if why is not None:
                 arrival = arrival._replace(outcome=REJECTED, reason=why)
         if arrival.outcome == MALFORMED:

@@ -58,14 +58,16 @@ class Preparer:
         self._broken = False
 
     def submit(
-        self, items: Sequence[tuple[str, bytes]], origin: str | None
+        self, items: Sequence[tuple[str, bytes]], origin: str | None, keys: object = None
     ) -> asyncio.Future[list[Plain]] | None:
-        """Start reading ``items`` in the worker; ``None`` if they are few or there is none."""
+        """Start reading ``items`` in the worker (checking signed writes with ``keys``, a
+        :class:`~roamsync.peer.record.signing.KeySet`); ``None`` if they are few or there
+        is no worker."""
         if not self.enabled or self._broken or self._closed or len(items) < self.threshold:
             return None
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="roamsync-preparer")
-        request = pickle.dumps((list(items), origin), protocol=pickle.HIGHEST_PROTOCOL)
+        request = pickle.dumps((list(items), origin, keys), protocol=pickle.HIGHEST_PROTOCOL)
         return asyncio.get_running_loop().run_in_executor(self._thread, self._ask, request)
 
     def warm(self, count: int) -> None:

@@ -3,8 +3,9 @@ batches of records that arrive new, beside the process that stores them.
 
     python -m roamsync.peer.replica.worker
 
-On stdin, requests: a 4-byte length and a pickle of ``(items, origin)``; on
-stdout, for each, the answer in the same form: ``arrive_all_plain(items, origin)``.
+On stdin, requests: a 4-byte length and a pickle of ``(items, origin, keys)``; on
+stdout, for each, the answer in the same form: ``arrive_all_plain(items, origin, keys)``
+(``keys``: the registry's keys, to check signed writes beside the replica, or ``None``).
 It ends at the end of its input, when its parent closes the pipe or dies. Only
 its parent talks to it (pickle is safe between the two: both are roamsync).
 """
@@ -23,8 +24,8 @@ def main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     try:
         while (request := read_frame(stdin)) is not None:
-            items, origin = pickle.loads(request)
-            answer = arrive_all_plain(items, origin)
+            items, origin, keys = pickle.loads(request)
+            answer = arrive_all_plain(items, origin, keys)
             out = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
             stdout.write(len(out).to_bytes(4, "big") + out)
             stdout.flush()
