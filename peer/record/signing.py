@@ -64,16 +64,17 @@ class KeySet:
     """:class:`Keys` as plain data (device -> role and certificate), to send to the worker
     process that reads the records of an initial sync; verifiers are made on first use."""
 
-    def __init__(self, roles: Mapping[str, str], certs: Mapping[str, str]) -> None:
+    def __init__(self, roles: Mapping[str, str], certs: Mapping[str, str], share: int = 1) -> None:
         self.roles = dict(roles)
         self.certs = dict(certs)
+        self.share = share  # the worker checks every share-th record of a batch
         self._checks: dict[str, Callable[[bytes, bytes], bool]] = {}
         self._claims: set[tuple[str, bytes, bytes]] = set()
 
-    def __getstate__(self) -> tuple[dict[str, str], dict[str, str]]:
-        return self.roles, self.certs
+    def __getstate__(self) -> tuple[dict[str, str], dict[str, str], int]:
+        return self.roles, self.certs, self.share
 
-    def __setstate__(self, state: tuple[dict[str, str], dict[str, str]]) -> None:
+    def __setstate__(self, state: tuple[dict[str, str], dict[str, str], int]) -> None:
         self.__init__(*state)  # type: ignore[misc]
 
     def role(self, device: str) -> str | None:

@@ -68,8 +68,14 @@ def arrive(
 def arrive_all(
     items: Sequence[tuple[str, bytes]], origin: str | None, keys: KeySet | None = None
 ) -> list[Arrival]:
-    """:func:`arrive` for each item."""
-    return [arrive(record_id, update, origin, keys) for record_id, update in items]
+    """:func:`arrive` for each item; with ``keys``, the signed writes of every
+    ``keys.share``-th item only (from the first): the replica checks the others, so the
+    two processes share the work."""
+    every = max(keys.share, 1) if keys is not None else 1
+    return [
+        arrive(record_id, update, origin, keys if i % every == 0 else None)
+        for i, (record_id, update) in enumerate(items)
+    ]
 
 
 def arrive_all_plain(

@@ -42,6 +42,7 @@ from roamsync.peer.replica.rows import oversized, violation
 
 log = logging.getLogger(__name__)
 
+SHARE = 2  # the worker checks the signed writes of one record in SHARE of a batch
 REGISTRY_PREFIX = "device-"  # the ids of registry entries (org.registry.entry_id)
 Prepared = asyncio.Future[list[Plain]]  # arrivals a worker is reading (Merger.prepare)
 
@@ -87,8 +88,9 @@ class Merger:
         keys = self.keys
         vouched = keys is None or keys.role(source) == "main"
         snapshot = getattr(keys, "snapshot", None)
+        # The worker checks every second record, the replica the others: both cores.
         return self.preparer.submit(
-            items, source or None, None if vouched or snapshot is None else snapshot()
+            items, source or None, None if vouched or snapshot is None else snapshot(SHARE)
         )
 
     def expect(self, count: int) -> None:
