@@ -128,7 +128,7 @@ class Load:
         while (now := time.monotonic()) < until:
             for name in self.cluster.names:
                 self.rss[name].append((now - started, self.cluster.rss_kib(name)))
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)  # the sampling period of the memory figures, not a wait
 
     def memory(self) -> dict[str, dict[str, float]]:
         """Per daemon, in MiB: RSS before the warm-up, at the start and at the end of the

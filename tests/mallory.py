@@ -19,11 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
+import orjson
 
 from roamsync.peer import Peer
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org.config import load_config
 from roamsync.peer.record import RecordDoc, signed_claim
+from roamsync.peer.record.signing import identity, signed_slot
 from roamsync.transport import tls
 from roamsync.transport.protocol import Ack, Changes, Hello, Message, decode, encode
 from roamsync.transport.websocket import SYNC_PATH, WebSocketChannel, connect
@@ -65,6 +67,11 @@ class Mallory:
         edit(rec)
         return rec.doc.get_update()
 
+    def _claims(self, client: int, who: str, role: str) -> dict[int, str]:
+        """Claims of ``client`` and its notes lane in ``who``'s name, signed with the stolen key."""
+        sign = tls.signer(self.identity)
+        return {c: signed_claim(who, role, c, sign) for c in (client, client + 1)}
+
     def write_as(
         self,
         record_id: str,
@@ -80,14 +87,31 @@ class Mallory:
         writer) and the slot signed with the stolen key: the best a forger can do with
         the project's classes. ``t``: the write's time (default: now)."""
         rec = self.doc(record_id)
-        sign = tls.signer(self.identity)
-        client = rec.doc.client_id
         who, as_role = claim or (device, role)
-        claims = {c: signed_claim(who, as_role, c, sign) for c in (client, client + 1)}
+        claims = self._claims(rec.doc.client_id, who, as_role)
         t = self.peer.clock.now() if t is None else t
+        sign = tls.signer(self.identity)
         with rec.doc.transaction():
             rec.claim_client(who, as_role, claims)
             rec.put(device, role, t, values, signed=(record_id, sign))  # type: ignore[arg-type]
+        return rec.doc.get_update()
+
+    def raw_slot(self, record_id: str, fields: dict[str, object]) -> bytes:
+        """The record's state with the stolen device's own slot set to ``fields`` as
+        given (field -> [value, t, seen, policy, closed]), claimed and signed: a slot no
+        honest write makes (a forged version vector, a forged conflict)."""
+        rec = self.doc(record_id)
+        client = rec.doc.client_id
+        sign = tls.signer(self.identity)
+        with rec.doc.transaction():
+            rec.claim_client(
+                self.device, self.peer.role, self._claims(client, self.device, self.peer.role)
+            )
+            at = (client, rec.state_vector().get(client, 0))
+            body = orjson.dumps({"r": self.peer.role, "f": fields}).decode()
+            rec.slots[self.device] = signed_slot(
+                body, record_id, identity(rec._meta()), self.device, at, sign
+            )
         return rec.doc.get_update()
 
     def create_as(
@@ -95,10 +119,9 @@ class Mallory:
     ) -> bytes:
         """A new record's state, created as ``device`` (see :meth:`write_as`)."""
         rec = self.peer.cache.load()
-        sign = tls.signer(self.identity)
-        client = rec.doc.client_id
-        claims = {c: signed_claim(device, role, c, sign) for c in (client, client + 1)}
+        claims = self._claims(rec.doc.client_id, device, role)
         t = self.peer.clock.now()
+        sign = tls.signer(self.identity)
         with rec.doc.transaction():
             rec.init(module, device, role, t)
             rec.claim_client(device, role, claims)

@@ -471,27 +471,10 @@ async def test_wire_bare_delete_of_mains_claim_does_not_freeze_the_record(office
 @wire
 async def test_wire_slot_with_non_dict_episode_does_not_stall_main(office: Office) -> None:
     o = office
-    from roamsync.transport import tls
-
     m = o.mallory
-    rec = m.doc(o.contact)
-    sign = tls.signer(m.identity)
-    client = rec.doc.client_id
-    with rec.doc.transaction():
-        rec.claim_client(
-            m.device,
-            "travel",
-            {c: signed_claim(m.device, "travel", c, sign) for c in (client, client + 1)},
-        )
-        at = (client, rec.state_vector().get(client, 0))
-        body = orjson.dumps(
-            {"r": "travel", "f": {"name": ["x", m.peer.clock.now(), {}, None, [5]]}}
-        )
-        rec.slots[m.device] = signed_slot(
-            body.decode(), o.contact, identity(rec._meta()), m.device, at, sign
-        )
+    update = m.raw_slot(o.contact, {"name": ["x", m.peer.clock.now(), {}, None, [5]]})
     try:
-        await asyncio.wait_for(m.send(o.hq, [(o.contact, rec.doc.get_update())]), 15)
+        await asyncio.wait_for(m.send(o.hq, [(o.contact, update)]), 15)
     except Exception as exc:
         print("send:", type(exc).__name__, exc)
     await still_serving(o)
@@ -550,27 +533,10 @@ async def test_wire_forged_seen_does_not_break_mains_next_edit(office: Office) -
     writes up to 2**62; main's next edit of that field, which saw Mallory's, makes a
     cycle of supersession (each supersedes the other) and the field has no head."""
     o = office
-    from roamsync.transport import tls
-
     m = o.mallory
-    rec = m.doc(o.contact)
-    sign = tls.signer(m.identity)
-    client = rec.doc.client_id
     t = m.peer.clock.now()
-    with rec.doc.transaction():
-        rec.claim_client(
-            m.device,
-            "travel",
-            {c: signed_claim(m.device, "travel", c, sign) for c in (client, client + 1)},
-        )
-        at = (client, rec.state_vector().get(client, 0))
-        body = orjson.dumps(
-            {"r": "travel", "f": {"name": ["Evil", t, {o.hq.peer.device: 2**62}, None, []]}}
-        )
-        rec.slots[m.device] = signed_slot(
-            body.decode(), o.contact, identity(rec._meta()), m.device, at, sign
-        )
-    assert await m.send(o.hq, [(o.contact, rec.doc.get_update())]) > 0
+    update = m.raw_slot(o.contact, {"name": ["Evil", t, {o.hq.peer.device: 2**62}, None, []]})
+    assert await m.send(o.hq, [(o.contact, update)]) > 0
     await until(lambda: o.hq.peer.get("contacts", o.contact)["name"] == "Evil")
     await o.hq.peer.update("contacts", o.contact, {"name": "Acme 3"})  # main's own edit
     assert o.hq.peer.get("contacts", o.contact)["name"] == "Acme 3"
