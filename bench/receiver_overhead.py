@@ -68,7 +68,7 @@ def serve_with_timers(folder: Path, stub_us: float | None, n: int) -> None:
             (folder / "stub-done").touch()
         return result
 
-    Peer.apply_remote = timed  # type: ignore[method-assign]
+    Peer.apply_remote = timed  # type: ignore[method-assign,assignment]
     atexit.register(lambda: (folder / RESULT).write_text(json.dumps(t)))
     from roamsync.peer.cli import entry
 

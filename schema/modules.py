@@ -175,6 +175,10 @@ MODULES: dict[str, Module] = {
             Field("offline", BOOL, required=True),
             Field("since", S),  # ISO time of the check-out
         ),
+        _module(  # main's seals: digests of signed slots, under main's signature
+            "seals",
+            Field("hashes", S, required=True),  # base64 of 16-byte BLAKE2b digests
+        ),
         _module(  # the company profile (one record, id "company"), written by main
             "company",
             Field("name", S, required=True),
@@ -195,8 +199,8 @@ MODULES: dict[str, Module] = {
 
 
 # Modules roamsync writes itself (the device registry, each device's status, the company
-# profile): the generic record operations leave them alone.
-SYSTEM_MODULES = frozenset({"devices", "device_status", "company"})
+# profile, main's seals): the generic record operations leave them alone.
+SYSTEM_MODULES = frozenset({"devices", "device_status", "company", "seals"})
 
 
 def get_module(name: str) -> Module:

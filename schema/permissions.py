@@ -44,10 +44,11 @@ TRAVEL_MATRIX: dict[str, tuple[Rule, Rule, Rule, Rule]] = {
     "time_registrations": (Y, N, N, N),
     "devices": (Y, N, N, N),
     "company": (Y, N, N, N),
+    "seals": (Y, N, N, N),
     "device_status": (Y, OWN, Y, OWN),
 }
 # Modules only main may write, whatever the role of the writer otherwise allows.
-MAIN_ONLY = frozenset({"devices", "company"})
+MAIN_ONLY = frozenset({"devices", "company", "seals"})
 # Modules where every device writes only the records it created itself.
 OWN_ONLY = frozenset({"device_status"})
 _OPS: tuple[Operation, ...] = get_args(Operation)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from roamsync.schema import ChannelClosed, SessionRefused
 from roamsync.transport.channel import memory_pair
-from roamsync.transport.session import Replica, Session
+from roamsync.transport.replica import Replica
+from roamsync.transport.session import Session
 
 TIMEOUT = 120.0  # seconds; a sync that takes longer has hung
 

@@ -26,9 +26,8 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from roamsync.schema import ChannelClosed, ProtocolError, SessionRefused
 from roamsync.transport.channel import Channel
@@ -46,6 +45,7 @@ from roamsync.transport.protocol import (
     encode,
     negotiate,
 )
+from roamsync.transport.replica import FeedItem, Prepared, Replica
 
 log = logging.getLogger(__name__)
 
@@ -58,71 +58,6 @@ def _describe(msg: Message) -> str:
     if isinstance(msg, Changes):
         return f"Changes(upto={msg.upto}, records={len(msg.items)})"
     return repr(msg)
-
-
-Prepared = asyncio.Future[Any]  # a batch the replica started reading ahead (Replica.prepare)
-FeedItem = tuple[int, str, bytes]  # (position in the feed, record id, record state)
-
-
-class Applied(Protocol):
-    @property
-    def changed(self) -> int:
-        """How many records the batch changed here."""
-
-
-class Replica(Protocol):
-    """What a session needs from the replica it syncs (``roamsync.peer.Peer`` is one).
-
-    The session reads the replica's change feed from the remote's checkpoint,
-    sends it, moves the checkpoint as acks come in, waits for local changes,
-    and hands the remote's batches to the replica to merge and store.
-    """
-
-    @property
-    def device(self) -> str: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def store_id(self) -> str:
-        """The replica's store: a repaired one has a new id, and peers then resend all."""
-
-    @property
-    def closed(self) -> bool: ...
-
-    def meet(self, peer: str, store_id: str) -> None:
-        """The remote's hello named this store."""
-
-    def feed(self, peer: str, after: int, limit: int) -> tuple[Sequence[FeedItem], int]:
-        """Up to ``limit`` changes for ``peer`` after position ``after``, and the position
-        read up to."""
-
-    def count_feed(self, peer: str, after: int) -> int:
-        """How many changes :meth:`feed` has left for ``peer`` (for progress)."""
-
-    def last_seq(self) -> int:
-        """The feed's last position."""
-
-    def checkpoint(self, peer: str) -> int:
-        """How far ``peer`` has acknowledged the feed."""
-
-    def set_checkpoint(self, peer: str, seq: int) -> None: ...
-    def flush_checkpoints(self) -> None: ...
-
-    def listen(self) -> asyncio.Event:
-        """An event set whenever the feed grows (until :meth:`unlisten`)."""
-
-    def unlisten(self, event: asyncio.Event) -> None: ...
-
-    def expect(self, count: int) -> None:
-        """The remote announced ``count`` records."""
-
-    def prepare(self, items: Sequence[tuple[str, bytes]], source: str) -> Prepared | None:
-        """Start reading a batch ahead of :meth:`apply_remote` (``None``: not worth it)."""
-
-    async def apply_remote(
-        self, items: Sequence[tuple[str, bytes]], source: str, prepared: Prepared | None
-    ) -> Applied:
-        """Merge and durably store a batch from ``source``."""
 
 
 @dataclass
@@ -189,6 +124,38 @@ class _Outgoing:
 
 
 @dataclass
+class _Acks:
+    """The acknowledgements the applier queued, in order, and the loop that sends them.
+
+    A loop of its own so that receiving never waits on sending. Two peers that
+    both have much to send would otherwise deadlock once their channel's buffers
+    are full: each receiver waits to send an ack, behind its own Changes frames,
+    which the other side no longer reads. The queue stays short: a sender waits
+    for acks after ``window`` frames."""
+
+    positions: deque[int] = field(default_factory=deque)
+    queued: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def put(self, upto: int) -> None:
+        """Queue an ack. Only a peer that sends far past its window while it does not
+        read our acks makes this wait: we stop reading it, so our memory stays bounded."""
+        self.positions.append(upto)
+        self.queued.set()
+        while len(self.positions) >= MAX_UNSENT_ACKS:
+            self.sent.clear()
+            await self.sent.wait()
+
+    async def run(self, send: Callable[[Message], Awaitable[None]]) -> None:
+        while True:
+            await self.queued.wait()
+            self.queued.clear()
+            while self.positions:
+                await send(Ack(self.positions.popleft()))
+                self.sent.set()
+
+
+@dataclass
 class Session:
     """Sync ``peer`` with whoever is at the other end of ``channel``."""
 
@@ -211,9 +178,8 @@ class Session:
     _inflight: int = 0
     _sent_upto: int = 0
     _acked: asyncio.Event = field(default_factory=asyncio.Event)
-    _acks: deque[int] = field(default_factory=deque)  # positions to acknowledge, in order
-    _acks_queued: asyncio.Event = field(default_factory=asyncio.Event)
-    _ack_sent: asyncio.Event = field(default_factory=asyncio.Event)
+    _acks: _Acks = field(default_factory=lambda: _Acks())  # positions to acknowledge
+    _sent_first: dict[str, int] = field(default_factory=dict)  # record id -> seq (first)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
@@ -306,6 +272,7 @@ class Session:
             await self._send(Pending(pending))
             idle_told = pending == 0
             outgoing = _Outgoing(sent=position)
+            await self._send_first(outgoing, position)
             while True:
                 changed.clear()  # before reading, so a change made meanwhile wakes us again
                 items, upto = self.peer.feed(remote, position, self.batch)
@@ -330,6 +297,21 @@ class Session:
         finally:
             self.peer.unlisten(changed)
 
+    async def _send_first(self, outgoing: _Outgoing, position: int) -> None:
+        """Send what the peer should have first (:meth:`Replica.first`) in frames that
+        reach only ``position``, and wait until they are applied: the frames after them
+        are read with what they bring."""
+        first = self.peer.first(self.remote_device, position)
+        if not first:
+            return
+        self._sent_first = {record_id: seq for seq, record_id, _ in first}
+        await self._fill(outgoing, [(position, rid, state) for _, rid, state in first], position)
+        if outgoing.items:
+            await self._send_frame(outgoing.take())
+        while self._inflight:
+            self._acked.clear()
+            await self._acked.wait()
+
     def _anti_entropy(self, position: int) -> int:
         """Periodic repair: with nothing in flight, read the feed again from the checkpoint."""
         self.stats.anti_entropy_passes += 1
@@ -346,6 +328,8 @@ class Session:
         ``frame_budget`` bytes whatever the records' size: fewer frames, acks and
         commits on the receiver than one frame per read."""
         for seq, record_id, state in items:
+            if self._sent_first.get(record_id) == seq:
+                continue  # sent first, unchanged since
             if _cost(record_id, state) > ROOM:
                 self._skip(record_id, len(state))
                 continue
@@ -431,7 +415,7 @@ class Session:
                 result = await self.peer.apply_remote(msg.items, remote, prepared)
                 self.stats.records_in += len(msg.items)
                 self.stats.changed_here += result.changed
-                await self._queue_ack(msg.upto)
+                await self._acks.put(msg.upto)
             else:
                 self._expected = self.stats.records_in + msg.count
                 if msg.count == 0:
@@ -440,30 +424,9 @@ class Session:
             self._progress()
             self.activity.set()
 
-    async def _queue_ack(self, upto: int) -> None:
-        """Hand an ack to the ack loop. Only a peer that sends far past its window
-        while it does not read our acks makes this wait: we stop reading it, so
-        our memory stays bounded."""
-        self._acks.append(upto)
-        self._acks_queued.set()
-        while len(self._acks) >= MAX_UNSENT_ACKS:
-            self._ack_sent.clear()
-            await self._ack_sent.wait()
-
     async def _ack_loop(self) -> None:
-        """Send the acknowledgements the receiver queued, in order.
-
-        A loop of its own so that receiving never waits on sending. Two peers
-        that both have much to send would otherwise deadlock once their
-        channel's buffers are full: each receiver waits to send an ack, behind
-        its own Changes frames, which the other side no longer reads. The queue
-        stays short: a sender waits for acks after ``window`` frames."""
-        while True:
-            await self._acks_queued.wait()
-            self._acks_queued.clear()
-            while self._acks:
-                await self._send(Ack(self._acks.popleft()))
-                self._ack_sent.set()
+        """Send the acknowledgements the applier queued, in order (:class:`_Acks`)."""
+        await self._acks.run(self._send)
 
     def _progress(self) -> None:
         if self.on_progress is not None:
@@ -475,7 +438,7 @@ class Session:
         and we have stored and acknowledged all of it."""
         if self.remote is None or not self.remote_idle.is_set() or self._inflight:
             return False
-        if self._unapplied or self._acks:
+        if self._unapplied or self._acks.positions:
             return False
         return self.peer.checkpoint(self.remote_device) >= self.peer.last_seq()
 

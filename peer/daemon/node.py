@@ -16,6 +16,7 @@ device. The parts, each with one job:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from roamsync.peer.org import registry
 from roamsync.peer.org.config import TLS_DIR, Config, load_config
 from roamsync.peer.org.enrolment import JOIN_PATH
 from roamsync.peer.replica import Peer
+from roamsync.peer.replica.seals import SEAL_MIN
 from roamsync.peer.store.files import DirectoryLock
 from roamsync.schema import NodeError, SessionRefused, UsageError
 from roamsync.transport import tls
@@ -43,6 +45,8 @@ from roamsync.transport.websocket import SYNC_PATH, accept, connect
 log = logging.getLogger(__name__)
 
 REGISTRY_WATCH = "registry"
+SEALER = "sealer"
+SEAL_EVERY = 5.0  # seconds between main's seals (seals.py), when it has enough to seal
 
 
 @dataclass
@@ -118,6 +122,8 @@ class Node:
         self.trust.refresh()
         self._http = aiohttp.ClientSession()
         self.supervisor.spawn(REGISTRY_WATCH, self._watch_registry)
+        if self.peer.role == "main":
+            self.supervisor.spawn(SEALER, self._seal)
         journal.prune_history(self.peer)
         if self.config.offline:
             log.info("%s is working offline since %s", self.config.name, self.config.offline_since)
@@ -194,6 +200,12 @@ class Node:
                     await channel.close()
         finally:
             self.peer.unlisten(changed)
+
+    async def _seal(self) -> None:
+        """Main: seal what it signed or verified, every few seconds (seals.py)."""
+        while True:
+            await asyncio.sleep(SEAL_EVERY)
+            await self.peer.seal(SEAL_MIN)
 
     async def _handle_sync(self, request: web.Request) -> web.StreamResponse:
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None

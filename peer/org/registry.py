@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from roamsync.peer.org.config import device_id
-from roamsync.peer.record.signing import KeySet, claim_message
+from roamsync.peer.record.signing import KeySet, claim_message, decode_seal, seal_digest
 from roamsync.peer.replica import Peer
+from roamsync.peer.replica.seals import SEAL_MODULE
 from roamsync.peer.store.meta import Invitation
 from roamsync.schema import (
     EnrolledError,
@@ -121,6 +122,11 @@ class RegistryKeys:
     and certificate never change (revocation only changes its status, and what
     it signed before stays signed). Main is known from the configuration, whose
     certificate was pinned at ``join``, before any registry record arrives.
+
+    Main's seals (``roamsync.peer.replica.seals``) in this replica's store are
+    read on first use and again on :meth:`refresh` (after a batch that brought
+    some): a sealed slot signature needs no check. On main, the digest of every
+    slot signature that verifies is handed to ``peer.seals``, to be sealed.
     """
 
     def __init__(self, peer: Peer, main_device: str, trusted: list[str]) -> None:
@@ -129,6 +135,12 @@ class RegistryKeys:
         self._certs: dict[str, str] = {}
         self._checks: dict[str, Callable[[bytes, bytes], bool]] = {}
         self._claims: set[tuple[str, bytes, bytes]] = set()  # verified: a claim is in every record
+        self.good_claims: set[tuple[int, object]] = set()  # (client, claim) that verified
+        self._sealed: set[bytes] = set()
+        self._seal_ids: set[str] | None = None  # the seal records read (None: not yet)
+        self._generation = 0  # of the sealed digests: the worker keeps the last it got
+        self._sent = -1  # the generation the last snapshot carried
+        self._collect = peer.role == "main"
         for cert in trusted:
             try:
                 if device_id(tls.fingerprint_of(cert)) == main_device:
@@ -152,21 +164,48 @@ class RegistryKeys:
                     continue
         return device in self._roles
 
+    def _read_seals(self) -> set[bytes]:
+        if self._seal_ids is None:
+            self._seal_ids = set()
+        if self.peer.role != "main":  # main checks every signature: it is the one sealing
+            for seal in self.peer.list(SEAL_MODULE):
+                if seal["id"] not in self._seal_ids:
+                    self._seal_ids.add(seal["id"])
+                    self._sealed.update(decode_seal(seal["hashes"]))
+                    self._generation += 1
+        return self._sealed
+
+    def refresh(self) -> None:
+        """Read the registry entries and seals stored since (a batch brought some)."""
+        self._lookup("")
+        self._read_seals()
+
     def role(self, device: str) -> str | None:
         return self._roles.get(device) if self._lookup(device) else None
 
     def snapshot(self, share: int = 1) -> KeySet:
         """Every key known now, as plain data (for the worker process, which checks
-        every ``share``-th record of a batch)."""
+        every ``share``-th record of a batch), with the sealed digests if they changed
+        since the last snapshot."""
         self._lookup("")  # reads the registry: entries enrolled since are learnt
-        return KeySet(self._roles, self._certs, share)
+        sealed = self._sealed if self._seal_ids is not None else self._read_seals()
+        generation = self._generation
+        blob = b"".join(sealed) if generation != self._sent else None
+        self._sent = generation
+        return KeySet(self._roles, self._certs, share, sealed, generation, blob, self._collect)
 
     def verify(self, device: str, message: bytes, signature: bytes) -> bool:
         if (device, message, signature) in self._claims:
             return True
+        sealed = self._sealed if self._seal_ids is not None else self._read_seals()
+        digest = seal_digest(message, signature)
+        if digest in sealed:
+            return True
         good = self._lookup(device) and self._checks[device](signature, message)
         if good and message.startswith(CLAIM_PREFIX):
             self._claims.add((device, message, signature))
+        elif good and self._collect:
+            self.peer.seals.add((digest,))
         return good
 
 

@@ -143,11 +143,20 @@ class RecordDoc(RecordContent):
         self.meta["creator_role"] = role
         self.meta["created_t"] = t
 
-    def claim_client(self, device: str, role: str, claims: Mapping[int, str] | None = None) -> None:
+    def claim_client(
+        self,
+        device: str,
+        role: str,
+        claims: Mapping[int, str] | None = None,
+        *,
+        notes: bool = True,
+    ) -> None:
         """Say which device writes as this document's client ids (once per record);
-        ``claims``: the signed claims of the two clients (:mod:`.signing`)."""
+        ``claims``: the signed claims of the two clients (:mod:`.signing`); ``notes``:
+        claim the notes lane too (a record it never writes need not hold its claim)."""
         self._changed()
-        for client in (self.doc.client_id, self.notes_client_id):
+        clients = (self.doc.client_id, self.notes_client_id) if notes else (self.doc.client_id,)
+        for client in clients:
             key = f"a:{client}"
             claim = claims.get(client) if claims else None
             if key not in self.meta or (claim is not None and self.meta.get(key) != claim):

@@ -15,7 +15,7 @@ from pycrdt._pycrdt import Transaction as _RawTransaction
 from roamsync.peer.record.content import RecordContent
 from roamsync.peer.record.failures import pycrdt_failure
 from roamsync.peer.record.layout import NOTE_PREFIX, decode_state_vector
-from roamsync.peer.record.yjs import check_update, read_fresh
+from roamsync.peer.record.yjs import Fresh, Ids, check_update, read_fresh
 
 
 class RecordSnapshot(RecordContent):
@@ -29,11 +29,14 @@ class RecordSnapshot(RecordContent):
     It holds no document: the update itself is the record's state.
     """
 
+    fresh: Fresh | None  # the update as read_fresh read it (signing.verify_state reuses it)
+
     def __init__(self, update: bytes) -> None:
         """``ValueError`` if ``update`` is malformed or needs changes it does not hold."""
-        fresh = read_fresh(update)  # one writer, no notes: read without pycrdt (most are)
-        if fresh is not None:
-            self._meta_read, self._slots_read, self._state_vector = fresh
+        self.ids: Ids = {}  # the Yjs id of each live value, if read_fresh read it
+        self.fresh = read_fresh(update, self.ids)  # one writer, no notes: no pycrdt (most are)
+        if self.fresh is not None:
+            self._meta_read, self._slots_read, self._state_vector = self.fresh
             self._texts = {}
             return
         reach = check_update(update)  # some malformed updates crash yrs: refuse them unseen

@@ -1,6 +1,8 @@
 """A replica: the :class:`Peer` facade and the parts it is made of.
 
 * :mod:`.peer`: :class:`Peer`, lifecycle, writes and reads;
+* :mod:`.syncing`: the part of a Peer that sync sessions use, and main's seals;
+* :mod:`.seals`: what main signed or verified, waiting to be sealed;
 * :mod:`.records`: documents and views, and the one commit path;
 * :mod:`.merge`: the merge pipeline for updates from other replicas;
 * :mod:`.arrival`, :mod:`.worker`: records arriving new, read in a worker process;

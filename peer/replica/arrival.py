@@ -61,7 +61,8 @@ def arrive(
     if reason is not None:
         return Arrival(REJECTED, module=str(snapshot.module), reason=reason)
     row, resolved = view_row(record_id, snapshot, update, origin)
-    verified = keys is not None and verify_state(record_id, update, keys) is None
+    read = (snapshot.fresh, snapshot.ids)  # verify_state need not read the update again
+    verified = keys is not None and verify_state(record_id, update, keys, None, read) is None
     return Arrival(READY, row, resolved.latest, row.module, "", ignored(resolved), verified)
 
 

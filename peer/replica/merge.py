@@ -43,7 +43,7 @@ from roamsync.peer.replica.rows import oversized, violation
 log = logging.getLogger(__name__)
 
 SHARE = 2  # the worker checks the signed writes of one record in SHARE of a batch
-REGISTRY_PREFIX = "device-"  # the ids of registry entries (org.registry.entry_id)
+FIRST_PREFIXES = ("device-", "seal-")  # registry entries (org.registry.entry_id), seals
 Prepared = asyncio.Future[list[Plain]]  # arrivals a worker is reading (Merger.prepare)
 
 
@@ -88,6 +88,8 @@ class Merger:
         keys = self.keys
         vouched = keys is None or keys.role(source) == "main"
         snapshot = getattr(keys, "snapshot", None)
+        if not self.preparer.takes(len(items)):
+            return None
         # The worker checks every second record, the replica the others: both cores.
         return self.preparer.submit(
             items, source or None, None if vouched or snapshot is None else snapshot(SHARE)
@@ -105,19 +107,23 @@ class Merger:
     ) -> ApplyResult:
         """Merge and store a batch; ``arrivals``: what the worker read of these items.
 
-        With signed writes checked, registry entries (``device-...``) go first, in a
-        commit of their own: a device enrolled in this batch is known for the records
-        it wrote in the same batch."""
-        first = [i for i, (rid, _) in enumerate(items) if rid.startswith(REGISTRY_PREFIX)]
-        if self.keys is None or not first or len(first) == len(items):
+        With signed writes checked, registry entries (``device-...``) and main's seals
+        (``seal-...``) go first, in a commit of their own: a device enrolled in this
+        batch is known for the records it wrote in the same batch, and what a seal in it
+        lists needs no signature check."""
+        keys = self.keys
+        first = [i for i, (rid, _) in enumerate(items) if rid.startswith(FIRST_PREFIXES)]
+        if keys is None or not first:
             return self._merge(items, source, arrivals)
         rest = [i for i in range(len(items)) if i not in set(first)]
-        done = [
-            self._merge(
-                [items[i] for i in part], source, [arrivals[i] for i in part] if arrivals else None
-            )
-            for part in (first, rest)
-        ]
+        done = []
+        for part in (first, rest):
+            if part:
+                part_arrivals = [arrivals[i] for i in part] if arrivals else None
+                done.append(self._merge([items[i] for i in part], source, part_arrivals))
+            refresh = getattr(keys, "refresh", None)
+            if part is first and refresh is not None:
+                refresh()  # learn the entries and seals just stored
         return ApplyResult(
             sum(r.changed for r in done),
             sum(r.rejected for r in done),

@@ -10,18 +10,18 @@ Every write is validated, checked against the permission matrix and stored
 durably before the call returns; bad input raises an error from the
 :mod:`roamsync.schema.errors` tree and writes nothing.
 
-``Peer`` is a facade: lifecycle, writes and reads are here; the work is done by
+``Peer`` is a facade: lifecycle, writes and reads are here, what sync sessions
+use in :class:`~.syncing.Syncing`; the work is done by
 :class:`~.records.Records` (documents, views, the one commit path),
 :class:`~.merge.Merger` (the merge pipeline), :class:`~.feed.ChangeFeed` (the
 change feed and checkpoints), :class:`~.conflicts.ConflictLog` (conflicts and
 policies), :class:`~.numbering.Numbering`, :class:`~.cache.DocCache` and the
 worker (:class:`~.preparer.Preparer`). ``Peer`` implements the
-:class:`~roamsync.transport.session.Replica` protocol a sync session needs.
+:class:`~roamsync.transport.replica.Replica` protocol a sync session needs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -31,14 +31,16 @@ from typing import Any, NewType
 
 from roamsync.peer.core.clock import HybridClock, system_wall
 from roamsync.peer.core.priority import DELETED
-from roamsync.peer.record import Keys, RecordDoc, Signer
+from roamsync.peer.record import RecordDoc, Signer
 from roamsync.peer.replica.cache import DocCache
 from roamsync.peer.replica.conflicts import Conflict, ConflictLog
-from roamsync.peer.replica.feed import ChangeFeed, FeedItem
-from roamsync.peer.replica.merge import ApplyResult, Merger, Prepared
+from roamsync.peer.replica.feed import ChangeFeed
+from roamsync.peer.replica.merge import Merger
 from roamsync.peer.replica.numbering import Numbering
 from roamsync.peer.replica.preparer import Preparer
 from roamsync.peer.replica.records import Records, RecordView, load_view, present
+from roamsync.peer.replica.seals import SEAL_MIN, Seals
+from roamsync.peer.replica.syncing import Syncing
 from roamsync.peer.store import STORE_FILE, Meta, Rejection, SqliteStore, Store
 from roamsync.peer.store.files import make_private
 from roamsync.schema import (
@@ -54,12 +56,11 @@ from roamsync.schema import (
 RecordId = NewType("RecordId", str)
 DeviceId = NewType("DeviceId", str)
 RecordViews = list[RecordView]  # aliases, since Peer.list shadows the builtin in the class
-Feed = tuple[list[FeedItem], int]
 
 log = logging.getLogger(__name__)
 
 
-class Peer:
+class Peer(Syncing):
     """One device's full replica of the company database."""
 
     def __init__(
@@ -86,6 +87,9 @@ class Peer:
         self.clock = HybridClock(self.meta.hlc(), system_wall() if clock is None else clock)
         self.changefeed = ChangeFeed(store, self.meta)
         self.cache = DocCache(store, self.client_id, cache_size)
+        self.seals = Seals()  # main: what it signed or verified, to seal (seals.py)
+        if signer is not None and role == "main":
+            signer = self.seals.signing(signer)
         self.records = Records(
             store, self.cache, self.changefeed, self.clock, device=device, role=role, signer=signer
         )
@@ -122,10 +126,6 @@ class Peer:
         """How this device's conflicts are settled (the last policy applied)."""
         return self.conflict_log.policy
 
-    def verify_with(self, keys: Keys) -> None:
-        """Check what other devices send against the registry's keys (signing.py)."""
-        self.merger.keys = keys
-
     async def __aenter__(self) -> Peer:
         return self
 
@@ -136,6 +136,10 @@ class Peer:
 
     async def close(self) -> None:
         if not self._closed:
+            try:
+                await self.seal(SEAL_MIN)
+            except Exception as exc:  # a store that failed: closing must still close it
+                log.warning("could not seal what %s signed: %s", self.device, exc)
             self.changefeed.flush()
             self._closed = True
             self.merger.preparer.close()
@@ -284,74 +288,3 @@ class Peer:
         """
         self._check_open()
         return self.conflict_log.apply_policy(policy)
-
-    # -- sync: the transport.session.Replica protocol --------------------------------
-
-    @property
-    def store_id(self) -> str:
-        """This replica's store: a repaired device has a new one (sent in the hello)."""
-        return self.meta.store_id()
-
-    def last_seq(self) -> int:
-        return self.changefeed.last_seq()
-
-    def listen(self) -> asyncio.Event:
-        """An event set whenever the change feed grows; :meth:`unlisten` when done."""
-        return self.changefeed.listen()
-
-    def unlisten(self, event: asyncio.Event) -> None:
-        self.changefeed.unlisten(event)
-
-    def changes(self, after: int, limit: int = 500) -> Sequence[FeedItem]:
-        """Records changed after local change-feed position ``after``: (seq, id, state)."""
-        self._check_open()
-        return self.changefeed.changes(after, limit)
-
-    def feed(self, peer: str, after: int, limit: int = 500) -> Feed:
-        """What ``peer`` needs from the feed after ``after``: (seq, id, state) items and the
-        position read up to."""
-        self._check_open()
-        return self.changefeed.feed(peer, after, limit)
-
-    def count_feed(self, peer: str, after: int) -> int:
-        """How many records :meth:`feed` has left for ``peer`` after ``after``."""
-        return self.changefeed.count_feed(peer, after)
-
-    def meet(self, peer: str, store_id: str) -> None:
-        """Note the store a peer's hello names (a repaired peer gets everything again)."""
-        self.changefeed.meet(peer, store_id)
-
-    def checkpoint(self, peer: str) -> int:
-        """How far in this replica's change feed ``peer`` has acknowledged."""
-        return self.changefeed.checkpoint(peer)
-
-    def set_checkpoint(self, peer: str, seq: int) -> None:
-        """Record an acknowledgement (stored with the next commit, or a flush)."""
-        self.changefeed.set_checkpoint(peer, seq)
-
-    def flush_checkpoints(self) -> None:
-        if not self._closed:
-            self.changefeed.flush()
-
-    def prepare(self, items: Sequence[tuple[str, bytes]], source: str = "") -> Prepared | None:
-        """Start reading a large batch in a worker process, for :meth:`apply_remote` to use
-        (``None`` if the batch is small or there is no worker)."""
-        return self.merger.prepare(items, source)
-
-    def expect(self, count: int) -> None:
-        """A peer says ``count`` records are coming: make ready to read them."""
-        self.merger.expect(count)
-
-    async def apply_remote(
-        self,
-        items: Sequence[tuple[str, bytes]],
-        source: str = "",
-        prepared: Prepared | None = None,
-    ) -> ApplyResult:
-        """Merge record updates from another replica, store them, and (on main)
-        number the provisional quotes and orders that arrived. ``prepared``: what
-        :meth:`prepare` started for these same items."""
-        self._check_open()
-        arrivals = await self.merger.preparer.result(prepared)
-        self._check_open()
-        return self.merger.merge(items, source, arrivals)

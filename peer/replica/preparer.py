@@ -15,7 +15,7 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
@@ -56,6 +56,8 @@ class Preparer:
         self._lock = threading.Lock()
         self._closed = False
         self._broken = False
+        # Given the digests of what the worker verified (main seals them; seals.py).
+        self.on_verified: Callable[[bytes], None] | None = None
 
     def submit(
         self, items: Sequence[tuple[str, bytes]], origin: str | None, keys: object = None
@@ -63,12 +65,16 @@ class Preparer:
         """Start reading ``items`` in the worker (checking signed writes with ``keys``, a
         :class:`~roamsync.peer.record.signing.KeySet`); ``None`` if they are few or there
         is no worker."""
-        if not self.enabled or self._broken or self._closed or len(items) < self.threshold:
+        if not self.takes(len(items)):
             return None
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="roamsync-preparer")
         request = pickle.dumps((list(items), origin, keys), protocol=pickle.HIGHEST_PROTOCOL)
         return asyncio.get_running_loop().run_in_executor(self._thread, self._ask, request)
+
+    def takes(self, count: int) -> bool:
+        """Whether :meth:`submit` would send a batch of ``count`` items to the worker."""
+        return self.enabled and not self._broken and not self._closed and count >= self.threshold
 
     def warm(self, count: int) -> None:
         """``count`` records are on their way: start the worker now if they are many, so
@@ -105,7 +111,10 @@ class Preparer:
             raise WorkerError(f"the worker is gone: {exc}") from exc
         if answer is None:
             raise WorkerError(f"the worker ended (exit status {proc.poll()})")
-        plains: list[Plain] = pickle.loads(answer)  # from our own child process
+        plains: list[Plain]
+        plains, verified = pickle.loads(answer)  # from our own child process
+        if verified and self.on_verified is not None:
+            self.on_verified(verified)
         return plains
 
     async def result(self, future: asyncio.Future[list[Plain]] | None) -> list[Arrival] | None:

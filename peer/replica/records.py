@@ -115,8 +115,9 @@ class Records:
         notes = mod.notes
         plain = {k: v for k, v in values.items() if k == DELETED or k not in notes}
         signed = None if self.signer is None else (record_id, self.signer)
+        writes_notes = any(name != DELETED and name in notes for name in values)
         with rec.doc.transaction():
-            rec.claim_client(self.device, self.role, self.claims)
+            rec.claim_client(self.device, self.role, self.claims, notes=writes_notes)
             rec.put(self.device, self.role, t, plain, signed=signed, **resolution)
         for name, value in values.items():
             if name != DELETED and name in notes:

@@ -15,7 +15,7 @@ Two implementations share one contract suite (``tests/contract/test_store.py``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -63,6 +63,9 @@ class Store(Protocol):
     def feed(
         self, after: int, limit: int, peer: str
     ) -> tuple[list[tuple[int, str, bytes]], int]: ...
+    def system_changes(
+        self, after: int, peer: str, modules: Sequence[str]
+    ) -> list[tuple[int, str, bytes]]: ...
     def count_feed(self, after: int, peer: str) -> int: ...
     def forget_origin(self, peer: str) -> None: ...
     def last_seq(self) -> int: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from roamsync.peer.store.base import RecordRow, Rejection
@@ -63,6 +63,16 @@ class MemoryStore:
         items = [(s, r.id, r.state) for s, r in rows[:limit]]
         upto = items[-1][0] if len(items) == limit else self.seq
         return items, max(upto, after)
+
+    def system_changes(
+        self, after: int, peer: str, modules: Sequence[str]
+    ) -> list[tuple[int, str, bytes]]:
+        rows = sorted(
+            (s, r)
+            for s, r in self.rows.values()
+            if s > after and r.origin != peer and r.module in modules
+        )
+        return [(s, r.id, r.state) for s, r in rows]
 
     def count_feed(self, after: int, peer: str) -> int:
         return sum(1 for s, r in self.rows.values() if s > after and r.origin != peer)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -287,6 +287,18 @@ class SqliteStore:
         items = [(s, i, bytes(st)) for s, i, st in self._rows(sql, after, peer, limit)]
         upto = items[-1][0] if len(items) == limit else self._seq
         return items, max(upto, after)
+
+    def system_changes(
+        self, after: int, peer: str, modules: Sequence[str]
+    ) -> list[tuple[int, str, bytes]]:
+        """(seq, id, state) of the records of ``modules`` changed after ``after`` that did
+        not come from ``peer``, in feed order."""
+        marks = ", ".join("?" * len(modules))
+        sql = (
+            f"SELECT seq, id, state FROM records WHERE module IN ({marks}) AND seq > ? "
+            "AND (origin IS NULL OR origin != ?) ORDER BY seq"
+        )
+        return [(s, i, bytes(st)) for s, i, st in self._rows(sql, *modules, after, peer)]
 
     def count_feed(self, after: int, peer: str) -> int:
         """How many records ``feed`` has left for ``peer`` after ``after``."""

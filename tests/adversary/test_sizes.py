@@ -59,6 +59,8 @@ async def test_a_merged_record_over_the_limit_is_refused_and_reported(
     huge = await mallory.create("contacts", {"name": "Huge AS"})
     rec = mallory.records.doc(huge)
     assert rec is not None
+    with rec.doc.transaction():
+        rec.claim_client("mallory", "office")  # its notes lane, as a write of notes claims it
     rec.set_note("notes", "z" * (2 * MAX_RECORD))  # what the API refuses, a crafted update holds
     update = rec.doc.get_update()
     assert MAX_RECORD < len(update) < MAX_FRAME
@@ -76,6 +78,8 @@ async def test_a_merged_value_over_the_limit_is_refused_and_reported(open_peer: 
     medium = await mallory.create("contacts", {"name": "Medium AS"})
     rec = mallory.records.doc(medium)
     assert rec is not None
+    with rec.doc.transaction():
+        rec.claim_client("mallory", "office")
     rec.set_note("notes", "m" * (MAX_TEXT + 1))
     result = await hq.apply_remote([(medium, rec.doc.get_update())], "mallory")
     assert result.rejected == 1

@@ -24,6 +24,7 @@ from roamsync.peer.daemon.node import Node
 from roamsync.peer.org import registry
 from roamsync.peer.org.config import device_id
 from roamsync.peer.record.layout import MAX_TIME
+from roamsync.peer.record.signing import encode_seal, seal_digest
 from roamsync.transport import tls
 
 from conftest import Company, until
@@ -259,3 +260,22 @@ async def test_a_device_enrolled_in_the_same_batch_is_known_for_its_records(
         assert b_peer.store.view(record) is not None
     finally:
         await b_peer.close()
+
+
+@pytest.mark.parametrize("as_main", [True, False])
+async def test_a_forged_seal_is_refused(office: Office, as_main: bool) -> None:
+    """Mallory writes a seal (which would spare its forgeries their signature check),
+    in main's name or its own: refused either way; no replica counts it."""
+    o = office
+    forged = o.mallory.write_as(o.product, o.hq.peer.device, "main", {"price": "0.01"})
+    digests = [seal_digest(forged, b""), *(bytes([i]) * 16 for i in range(8))]
+    device, role = (o.hq.peer.device, "main") if as_main else (o.mallory.device, "travel")
+    seal = "seal-forged"
+    update = o.mallory.create_as(seal, "seals", device, role, {"hashes": encode_seal(digests)})
+    assert await o.mallory.send(o.hq, [(seal, update)]) > 0
+    assert await o.mallory.send(o.office, [(seal, update)]) > 0
+    for node in (o.hq, o.office):
+        assert node.peer.store.view(seal) is None
+        assert any(r.record == seal for r in node.peer.rejections())
+    probe = await o.hq.peer.create("contacts", {"name": "still serving"})
+    await until(lambda: o.office.peer.store.view(probe) is not None)

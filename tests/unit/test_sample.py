@@ -13,9 +13,10 @@ import pytest
 from roamsync.peer import Peer
 from roamsync.peer.org.sample import FILLED, SAMPLE_COMPANY, fill_sample
 from roamsync.schema import MODULES, FieldType, UsageError, validate_fields
+from roamsync.schema.modules import SYSTEM_MODULES
 
 # Modules that describe the installation itself, not the business, so the sample leaves them be.
-NOT_SAMPLED = {"devices", "device_status", "company"}
+NOT_SAMPLED = SYSTEM_MODULES
 
 
 @pytest.fixture

@@ -238,7 +238,7 @@ PRODUCT_MODULES = {
 
 
 def test_every_product_module_exists() -> None:
-    assert set(MODULES) == PRODUCT_MODULES | {"devices", "device_status", "company"}
+    assert set(MODULES) == PRODUCT_MODULES | {"devices", "device_status", "company", "seals"}
     for name in PRODUCT_MODULES:
         assert get_module(name).name == name
 
