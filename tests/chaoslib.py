@@ -198,6 +198,7 @@ class Cluster:
         anti_entropy: float,
         proxied: bool = True,
         skew: dict[str, float] | None = None,
+        forger: bool = False,
     ) -> None:
         names = list(roles)
         if roles[names[0]] != "main":
@@ -216,6 +217,8 @@ class Cluster:
             (a, b): Link(a, b) for i, a in enumerate(names) for b in names[:i] if self.proxied
         }
         self.http: aiohttp.ClientSession | None = None
+        # An enrolled travel device no daemon runs: its key plays a stolen laptop's.
+        self.forger = Daemon("mallory", "travel", root / "mallory") if forger else None
 
     @property
     def main(self) -> Daemon:
@@ -239,15 +242,17 @@ class Cluster:
             discovery=False,
             profile=PROFILE,
         )
-        codes = await self._invite([d for d in self.daemons.values() if d is not main])
+        others = [d for d in self.daemons.values() if d is not main]
+        codes = await self._invite(others + ([self.forger] if self.forger else []))
         for link in self.links.values():
             await link.start()
         await self.start(main.name)
+        devices = {**self.daemons, **({"mallory": self.forger} if self.forger else {})}
         for name, code in codes.items():
-            await self._join(self.daemons[name], code)
+            await self._join(devices[name], code)
         for name in self.names[1:]:
             await self.start(name)
-        for d in self.daemons.values():
+        for d in [*self.daemons.values(), *([self.forger] if self.forger else [])]:
             d.device = load_config(d.folder).device
 
     async def _invite(self, others: list[Daemon]) -> dict[str, str]:
@@ -434,6 +439,14 @@ def read_store(folder: Path, states: bool = True) -> StoreContents:
         )
         rejections = list(db.execute("SELECT * FROM rejections"))
     return StoreContents(records, conflicts, rejections)
+
+
+def read_state(folder: Path, record_id: str) -> bytes | None:
+    """One record's CRDT state in a running daemon's store (read-only)."""
+    path = folder / "roamsync.sqlite3"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
+        row = db.execute("SELECT state FROM records WHERE id = ?", (record_id,)).fetchone()
+    return None if row is None else bytes(row[0])
 
 
 def snapshot(contents: StoreContents) -> tuple[dict[str, bytes], list[tuple[str, bytes]]]:

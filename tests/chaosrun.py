@@ -11,7 +11,9 @@ drawn from a seed then, for ``ROAMSYNC_CHAOS_SECONDS``:
 * SIGKILLs daemons and restarts them a few seconds later, and sometimes stops
   one with SIGTERM (which must exit 0);
 * cuts links (one device or a group isolated, or random links) and heals them;
-* runs one device with its wall clock moved by ``ROAMSYNC_CLOCK_SKEW``.
+* runs one device with its wall clock moved by ``ROAMSYNC_CLOCK_SKEW``;
+* forges writes in main's name with the key of an enrolled travel device that
+  no daemon runs (``tests/mallory.py``) and sends them straight to a daemon.
 
 A write counts as acknowledged only when the client got its answer. At the
 end every link is healed and every daemon up; once the stores converge
@@ -22,7 +24,9 @@ b) no acknowledged write is lost: each device's slot of each field holds its
    last acknowledged value (or a later one whose answer never came);
 c) every record equals what the reference model (``tests/model.py``)
    predicts from the surviving writes and their causal context;
-d) final order numbers are unique and every live order has one from main.
+d) final order numbers are unique and every live order has one from main;
+e) no forged write reached any replica, and every daemon that acknowledged a
+   forgery recorded a rejection naming the forger (and no other rejection).
 
 The seed is printed and fixed by default; ``ROAMSYNC_CHAOS_SEED=N`` replays
 another schedule of random choices (process timing is not reproducible).
@@ -44,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from mallory import Mallory
 
 from roamsync.peer.core.priority import Write
 from roamsync.peer.record import RecordDoc
@@ -54,6 +59,7 @@ from chaoslib import (
     Cluster,
     StoreContents,
     Unreachable,
+    read_state,
     read_store,
     roles_for,
     snapshot,
@@ -100,6 +106,8 @@ class Chaos:
     values: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(IN_FLIGHT))
     unclean: list[str] = field(default_factory=list)  # SIGTERMs that did not exit 0
+    mallory: Mallory | None = None  # a stolen laptop's key, forging writes (forge)
+    forged: list[str] = field(default_factory=list)  # daemons that acknowledged a forgery
 
     # -- the schedule -------------------------------------------------------------------
 
@@ -111,6 +119,7 @@ class Chaos:
             (self.conflict, 5),
             (self.delete, 2),
             (self.forbidden, 1),
+            (self.forge, 1 if self.mallory is not None else 0),
             (self.kill, 1),
             (self.kill_mid_write, 1),
             (self.graceful_restart, 0 if seconds < 60 else 1),  # CI: the end checks SIGTERM
@@ -245,6 +254,35 @@ class Chaos:
             self.send(Attempt(name, "update", "orders", order[0], fields, self.via("update")))
         elif contact is not None:
             self.send(Attempt(name, "delete", "contacts", contact[0], {DELETED: True}, "api"))
+
+    async def forge(self) -> None:
+        """With a stolen laptop's key, write as main into a record a daemon holds and send
+        it straight to that daemon: refused and reported there, never taken anywhere."""
+        ready = [n for n in self.names() if self.cluster.daemons[n].ready]
+        picked = self.pick(self.rng.choice(["contacts", "orders"]))
+        if ready and picked is not None:
+            self.spawn(self._forge(self.rng.choice(ready), picked[0]))
+
+    async def _forge(self, name: str, record: str) -> None:
+        assert self.mallory is not None
+        d = self.cluster.daemons[name]
+        field_name = "name" if self.records[record][0] == "contacts" else "status"
+        async with d.lock:
+            state = read_state(d.folder, record) if d.ready else None
+            if state is None:
+                return
+            main = self.cluster.main.device
+            values: dict[str, object] = {field_name: f"FORGED-{next(self.values)}"}
+            update = self.mallory.write_as(record, main, "main", values, state=state)
+            try:
+                acked = await self.mallory.send(d.sync_port, [(record, update)])
+            except Exception as exc:  # refused at TLS or hello, or the daemon went away
+                self.stats[f"forgery not delivered: {type(exc).__name__}"] += 1
+                return
+        self.stats["forgeries sent"] += 1
+        if acked:
+            self.stats["forgeries acknowledged"] += 1
+            self.forged.append(name)
 
     async def write(self, a: Attempt) -> None:
         d = self.cluster.daemons[a.daemon]
@@ -514,6 +552,7 @@ def check(chaos: Chaos) -> dict[str, Any]:
     main_name = cluster.names[0]
     devices = {n: d.device for n, d in cluster.daemons.items()}
     main = stores[main_name]
+    forger = cluster.forger.device if cluster.forger is not None else None
     writes = {n: decode_writes(s) for n, s in stores.items()}
     roles = cluster.roles_by_device()
     episodes: dict[str, list[bytes]] = {r: [] for r in main.records}
@@ -526,7 +565,18 @@ def check(chaos: Chaos) -> dict[str, Any]:
             for n, s in stores.items()
             if snapshot(s) != snapshot(main) or keyed[n] != keyed[main_name]
         ),
-        "rejections": [f"{n}: {r}" for n, s in stores.items() for r in s.rejections],
+        "rejections": [
+            f"{n}: {r}" for n, s in stores.items() for r in s.rejections if r[3] != forger
+        ],
+        "forgeries taken": [
+            f"{n}: {r}"
+            for n, s in stores.items()
+            for r, row in s.records.items()
+            if b"FORGED-" in row["view"]
+        ],
+        "forgeries not reported": sorted(
+            n for n in set(chaos.forged) if not any(r[3] == forger for r in stores[n].rejections)
+        ),
         "divergences from the model": [
             d
             for r, row in main.records.items()
@@ -566,11 +616,13 @@ async def run_round(root: Path, seed: int, seconds: float, peers: int) -> dict[s
     roles = roles_for(peers)
     skewed = rng.choice(list(roles))
     skew = rng.choice([-120.0, -90.0, 90.0, 120.0])
-    cluster = Cluster(root, roles, anti_entropy=ANTI_ENTROPY, skew={skewed: skew})
+    cluster = Cluster(root, roles, anti_entropy=ANTI_ENTROPY, skew={skewed: skew}, forger=True)
     print(f"\nchaos seed {seed}: {peers} daemons, {seconds:.0f} s, {skewed} clock {skew:+.0f} s")
     chaos = Chaos(cluster, rng)
     try:
         await cluster.setup()
+        assert cluster.forger is not None
+        chaos.mallory = await Mallory.open(cluster.forger.folder)
         started = time.monotonic()
         await chaos.run(seconds)
         chaos_time = time.monotonic() - started
@@ -584,6 +636,8 @@ async def run_round(root: Path, seed: int, seconds: float, peers: int) -> dict[s
             await asyncio.wait(list(chaos.tasks), timeout=30)
         # Every write and what its client learnt, for a post-mortem of a failed run.
         (root / "attempts.json").write_bytes(orjson.dumps(chaos.attempts))
+        if chaos.mallory is not None:
+            await chaos.mallory.close()
         await cluster.close()
     outcomes = Counter(a.outcome for a in chaos.attempts)
     report["unclean exits"] = chaos.unclean + [
@@ -610,6 +664,8 @@ def summary(report: dict[str, Any]) -> str:
 CHECKS = (
     "replicas differing from main",
     "rejections",
+    "forgeries taken",
+    "forgeries not reported",
     "unclean exits",
     "divergences from the model",
     "lost acknowledged writes",

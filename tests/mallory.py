@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import orjson
 
 from roamsync.peer import Peer
 from roamsync.peer.daemon.node import Node
-from roamsync.peer.org.config import load_config
+from roamsync.peer.org.config import TLS_DIR, load_config
 from roamsync.peer.record import RecordDoc, signed_claim
 from roamsync.peer.record.signing import identity, signed_slot
 from roamsync.transport import tls
@@ -51,13 +52,22 @@ class Mallory:
         peer = await Peer.open(folder, device=config.device, role=config.role, label=config.name)
         return cls(peer, identity, config.company, config.trusted)
 
+    @classmethod
+    async def open(cls, folder: Path) -> Mallory:
+        """Take an enrolled device's data directory that no daemon runs (the chaos run's)."""
+        config = load_config(folder)
+        peer = await Peer.open(folder, device=config.device, role=config.role, label=config.name)
+        identity = tls.load_identity(folder / TLS_DIR)
+        return cls(peer, identity, config.company, config.trusted)
+
     @property
     def device(self) -> str:
         return self.peer.device
 
-    def doc(self, record_id: str) -> RecordDoc:
-        """The stolen store's document of a record (a copy: the store is not changed)."""
-        state = self.peer.store.state(record_id)
+    def doc(self, record_id: str, state: bytes | None = None) -> RecordDoc:
+        """The stolen store's document of a record (a copy: the store is not changed), or
+        the one ``state`` holds (read from another replica's store)."""
+        state = state or self.peer.store.state(record_id)
         assert state is not None, f"the stolen store has no record {record_id}"
         return self.peer.cache.load(state)
 
@@ -81,12 +91,14 @@ class Mallory:
         *,
         claim: tuple[str, str] | None = None,
         t: int | None = None,
+        state: bytes | None = None,
     ) -> bytes:
         """The record's state after writing ``values`` as ``device`` with ``role``, with
         this store's Yjs client id, its claim (as ``claim``: device and role, default the
         writer) and the slot signed with the stolen key: the best a forger can do with
-        the project's classes. ``t``: the write's time (default: now)."""
-        rec = self.doc(record_id)
+        the project's classes. ``t``: the write's time (default: now); ``state``: the
+        record as another replica holds it (default: the stolen store's)."""
+        rec = self.doc(record_id, state)
         who, as_role = claim or (device, role)
         claims = self._claims(rec.doc.client_id, who, as_role)
         t = self.peer.clock.now() if t is None else t
@@ -128,12 +140,14 @@ class Mallory:
             rec.put(device, role, t, values, signed=(record_id, sign))  # type: ignore[arg-type]
         return rec.doc.get_update()
 
-    async def send(self, target: Node, items: list[tuple[str, bytes]]) -> int:
-        """Send ``items`` in one ``Changes`` frame to ``target`` as the stolen device;
-        the position the node acknowledged (it stored the frame), 0 if it did not."""
+    async def send(self, target: Node | int, items: list[tuple[str, bytes]]) -> int:
+        """Send ``items`` in one ``Changes`` frame to ``target`` (a node, or the sync port
+        of a daemon) as the stolen device; the position the node acknowledged (it stored
+        the frame), 0 if it did not."""
+        port = target if isinstance(target, int) else target.port
         context = tls.client_context(self.identity, self.trusted)
         async with aiohttp.ClientSession() as http:
-            channel = await connect(http, f"https://127.0.0.1:{target.port}{SYNC_PATH}", context)
+            channel = await connect(http, f"https://127.0.0.1:{port}{SYNC_PATH}", context)
             try:
                 async with asyncio.timeout(LIMIT):
                     return await self._exchange(channel, items)

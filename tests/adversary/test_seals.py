@@ -49,9 +49,10 @@ def test_a_seal_covers_the_signature_too() -> None:
     assert keys.verify("hq", message, signature)  # sealed: no certificate needed
     assert not keys.verify("hq", message, b"other")  # another signature is not sealed
     assert not keys.verify("hq", message + b"x", signature)
-    assert decode_seal(encode_seal([seal_digest(message, signature)] * 3)) == [
-        seal_digest(message, signature)
-    ] * 3
+    assert (
+        decode_seal(encode_seal([seal_digest(message, signature)] * 3))
+        == [seal_digest(message, signature)] * 3
+    )
     assert decode_seal("not base64!") == []
     assert decode_seal(None) == []
 
