@@ -34,7 +34,7 @@ from roamsync.schema.errors import (
     ValueTooLargeError,
     WorkerError,
 )
-from roamsync.schema.fields import Field, FieldType, JsonValue, device_name
+from roamsync.schema.fields import Field, FieldType, JsonValue, device_name, parse_input
 from roamsync.schema.modules import MODULES, Module, get_module, validate_fields
 from roamsync.schema.permissions import ROLES, TRAVEL_MATRIX, Role, allowed, check
 
@@ -83,5 +83,6 @@ __all__ = [
     "check",
     "device_name",
     "get_module",
+    "parse_input",
     "validate_fields",
 ]

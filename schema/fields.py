@@ -9,6 +9,7 @@ handled by the record layer; here it is only checked to be a string.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from enum import Enum
@@ -51,7 +52,7 @@ def encode_value(module: str, field: Field, value: object) -> JsonValue:
     try:
         stored = encoder(value)
     except (TypeError, ValueError, InvalidOperation) as exc:
-        raise FieldTypeError(module, field.name, field.type.value, value) from exc
+        raise FieldTypeError(module, field.name, EXPECTS[field.type], value) from exc
     if isinstance(stored, str) and len(stored) * 4 > MAX_TEXT:  # may hold more than 64 KiB
         size = len(stored.encode("utf-8", "surrogatepass"))
         if size > MAX_TEXT:
@@ -96,6 +97,10 @@ def _encode_number(value: object) -> int | float:
 def _encode_money(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise TypeError  # floats are refused: 0.1 is not an amount of money
+    if isinstance(value, str):
+        if not _MONEY.fullmatch(value.strip()):
+            raise ValueError("not an amount")
+        value = value.strip().replace(",", ".")
     with localcontext(Context(prec=60)):  # room for any amount a company has, in cents
         amount = Decimal(value)
         if not amount.is_finite() or amount != amount.quantize(_CENT):
@@ -109,7 +114,14 @@ def _encode_date(value: object) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str):
-        return dt.date.fromisoformat(value).isoformat()
+        text = value.strip()
+        dotted = _DOTTED_DATE.fullmatch(text)
+        if dotted:  # dd.mm.yyyy, as people write dates here
+            day, month, year = (int(part) for part in dotted.groups())
+            return dt.date(year, month, day).isoformat()
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError("not a date")
+        return dt.date.fromisoformat(text).isoformat()
     raise TypeError
 
 
@@ -123,6 +135,46 @@ def _encode_reference(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise TypeError
     return value
+
+
+# What each type expects, in the words of an error message.
+EXPECTS = {
+    FieldType.STRING: "text",
+    FieldType.NUMBER: "a number like 12 or 2.5",
+    FieldType.MONEY: "an amount like 12.50 or 12,50",
+    FieldType.DATE: "a date like 2026-12-31 or 31.12.2026",
+    FieldType.BOOL: "yes or no (also true/false, 1/0, ja/nei)",
+    FieldType.REFERENCE: "a record's id",
+    FieldType.NOTE: "text",
+}
+_MONEY = re.compile(r"-?\d+(?:[.,]\d{1,2})?")
+_NUMBER = re.compile(r"-?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+_YES = frozenset({"yes", "y", "true", "1", "ja", "j"})
+_NO = frozenset({"no", "n", "false", "0", "nei"})
+
+
+def parse_input(module: str, field: Field, text: str) -> object:
+    """What a person typed (the command line, a CSV file) as the value ``encode_value``
+    takes: numbers with a point or a comma, money as ``12.50`` or ``12,50``, dates as
+    ISO or ``dd.mm.yyyy``, yes/no; an empty text clears the field (``None``).
+    ``FieldTypeError`` naming the expected format for anything else."""
+    text = text.strip()
+    if text == "":
+        return None
+    kind = field.type
+    if kind is FieldType.NUMBER:
+        if not _NUMBER.fullmatch(text):
+            raise FieldTypeError(module, field.name, EXPECTS[kind], text)
+        text = text.replace(",", ".")
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    if kind is FieldType.BOOL:
+        word = text.lower()
+        if word not in _YES | _NO:
+            raise FieldTypeError(module, field.name, EXPECTS[kind], text)
+        return word in _YES
+    return text
 
 
 _ENCODERS = {

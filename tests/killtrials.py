@@ -338,7 +338,8 @@ async def run_daemon_trials(root: Path, trials: int, seed: int) -> Figures:
     figures = Figures("daemon", seed)
     started = time.monotonic()
     folder = root / "hq"
-    profile = ["--address", "A", "--phone", "P", "--email", "E", "--org-number", "1"]
+    profile = ["--address", "A", "--phone", "+47 22 00 00 01", "--email", "e@acme.no"]
+    profile += ["--org-number", "912 345 678"]
     init: list[str | Path]
     init = ["init", folder, "--device", "hq", "--role", "main", "--company", "Acme"]
     code, _, err = await _cli(*init, "--port", "0", "--no-discovery", *profile)

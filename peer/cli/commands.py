@@ -23,11 +23,10 @@ from roamsync.peer.ops.setup import Role
 from roamsync.peer.org.registry import DEFAULT_TTL, MAX_TTL
 from roamsync.peer.replica.repair import RepairReport
 from roamsync.schema import (
-    FieldType,
-    FieldTypeError,
     InvalidArgumentError,
     RoamsyncError,
     get_module,
+    parse_input,
 )
 
 DIR = click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
@@ -169,31 +168,16 @@ def status(folder: Path, as_json: bool) -> None:
 
 
 def _parse_assignments(module: str, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """FIELD=VALUE pairs as typed: numbers, money, dates and yes/no read as people write
+    them (``schema.parse_input``); an empty value clears the field."""
     mod = get_module(module)
     fields: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep:
             raise click.BadParameter(f"{pair!r} is not FIELD=VALUE")
-        field = mod.field(name)
-        try:
-            fields[name] = _parse_value(field.type, text)
-        except ValueError:
-            raise FieldTypeError(module, name, field.type.value, text) from None
+        fields[name] = parse_input(module, mod.field(name), text)
     return fields
-
-
-def _parse_value(kind: FieldType, text: str) -> Any:
-    if text == "":
-        return None
-    if kind is FieldType.NUMBER:
-        try:
-            return int(text)
-        except ValueError:
-            return float(text)  # ValueError if it is no number either
-    if kind is FieldType.BOOL:
-        return text.lower() in ("1", "true", "yes", "y")
-    return text
 
 
 @main.command()
@@ -345,8 +329,12 @@ def online(folder: Path, policy: str, within: float, as_json: bool) -> None:
         echo(result, True)
         return
     say(f"back online; synced with {', '.join(result['synced_with'])}")
-    say(f"uploaded {result['uploaded']} records, downloaded {result['downloaded']}")
-    say(f"conflicts settled by policy {policy}: {result['settled']}")
+    say(f"uploaded {result['uploaded']} records changed here, downloaded {result['downloaded']}")
+    say(f"conflicts settled by policy {result['policy']}: {result['settled']}")
+    if result["policy"] != policy:
+        say(f"(the policy chosen when this check-in began: {result['policy']})")
+    if not result["told_peers"]:
+        say("the others see that this device is back when it next syncs with them")
     conflict_table(result["conflicts"])
 
 

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from roamsync.peer.org import registry
 from roamsync.peer.org.config import save_config
 from roamsync.schema import NodeError, UsageError
 
@@ -52,35 +53,83 @@ async def check_out(node: Node, within: float = 30.0, force: bool = False) -> di
     await _set_status(node, offline=True, since=since)
     if synced:
         await wait_synced(node, within)  # so main and the others see the flag
-    config.offline, config.offline_since = True, since
-    save_config(node.folder, config)
     await node.stop_network()
+    config.offline, config.offline_since = True, since
+    config.offline_seq = node.peer.last_seq()  # what follows is this device's own
+    save_config(node.folder, config)
     return {"offline_since": since, "synced_with": synced}
 
 
 async def check_in(node: Node, policy: str = "central", within: float = 30.0) -> dict[str, Any]:
-    """Come back: sync, settle this device's conflicts by ``policy``, clear the flag."""
+    """Come back: sync, settle this device's conflicts by ``policy``, clear the flag.
+
+    Resumable: the device stays offline (its config says so, and so does its status
+    record for everyone) until every step is done, and the policy is kept in the
+    config from the first try on. A check-in that fails part-way (no peer, the
+    daemon killed) is finished by running it again, with the policy first chosen:
+
+    1. note the check-in and its policy in the config (``checking_in``);
+    2. go online and sync with the peers (failing here goes offline again);
+    3. settle this device's conflicts by the policy (stored at once);
+    4. write the status record: online (stored at once);
+    5. the config: online, no check-in pending; from here on it syncs;
+    6. sync again, so the others see the status (the next sync does it if not now).
+    """
     config = node.config
     if not config.offline:
         raise UsageError(f"{config.name} is not working offline")
-    config.offline, config.offline_since = False, ""
-    save_config(node.folder, config)
-    await node.start_network()
-    synced = await wait_synced(node, within)
+    if config.checking_in:
+        policy = config.checking_in  # a retry finishes what the first try chose
+    else:
+        config.checking_in = policy
+        config.checking_in_changes = node.peer.store.count_feed(config.offline_seq, "")
+        save_config(node.folder, config)
+    changes = config.checking_in_changes
+    if not node.serving:
+        await node.start_network()
+    try:
+        synced = await wait_synced(node, within)
+    except NodeError as exc:
+        await node.stop_network()
+        raise NodeError(
+            f"{exc}; {config.name} is still offline: run `roamsync online` again to finish"
+            f" checking in (policy {policy})"
+        ) from None
+    except BaseException:
+        await node.stop_network()
+        raise
+    downloaded = sum(s.stats.changed_here for s in node.sessions.running())
+    open_before = _open_conflicts(node)
     settled = await node.peer.apply_policy(policy)
     await _set_status(node, offline=False, since="")
-    await wait_synced(node, within)
-    running = node.sessions.running()
-    mine = [
-        c for c in node.peer.conflicts() if any(v["device"] == node.peer.device for v in c.values)
-    ]
+    config.offline, config.offline_since, config.checking_in = False, "", ""
+    config.offline_seq = config.checking_in_changes = 0
+    save_config(node.folder, config)
+    told = True
+    try:
+        await wait_synced(node, within)
+    except NodeError:
+        told = False  # the status goes with the next sync
+    now = [c for c in node.peer.conflicts() if (c.record, c.field) in open_before]
+    names = {e.device: e.name for e in registry.devices(node.peer)}
     return {
-        "synced_with": synced,
-        "uploaded": sum(s.stats.records_out for s in running),
-        "downloaded": sum(s.stats.changed_here for s in running),
+        "synced_with": [names.get(d, d) for d in synced],
+        "uploaded": changes,
+        "downloaded": downloaded,
         "settled": settled,
         "policy": policy,
-        "conflicts": [c.__dict__ for c in mine],
+        "told_peers": told,
+        "conflicts": [c.__dict__ for c in now if c.status != "open"],
+    }
+
+
+def _open_conflicts(node: Node) -> set[tuple[str, str]]:
+    """(record, field) of this device's conflicts that wait for its check-in."""
+    device = node.peer.device
+    return {
+        (c.record, c.field)
+        for c in node.peer.conflicts()
+        if c.status != "resolved" and any(v["device"] == device for v in c.values)
     }
 
 

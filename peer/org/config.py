@@ -60,6 +60,9 @@ class Config:
     trusted: list[str] = field(default_factory=list)  # bootstrap certificates (PEM)
     offline: bool = False  # checked out: no syncing, sync settings locked
     offline_since: str = ""
+    offline_seq: int = 0  # the change feed's position at check-out
+    checking_in: str = ""  # a check-in began with this policy and has not finished
+    checking_in_changes: int = 0  # records this device changed while offline (its summary)
     sample: bool = False  # a sample company: never syncs
 
     @property

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from roamsync.peer.cli import main
 from roamsync.peer.cli.serve import ProgressBars
 
-PROFILE = ["--address", "Storgata 1", "--phone", "+47 1", "--email", "a@b.no"]
+PROFILE = ["--address", "Storgata 1", "--phone", "+47 22 00 00 01", "--email", "a@b.no"]
 
 
 def roamsync(*args: object, ok: bool = True) -> str:

@@ -41,7 +41,7 @@ def mistakes(hq: Path) -> list[tuple[list[str], type[RoamsyncError]]]:
         (["resolve", str(hq), "nope", "name", "--pick", "0"], RecordNotFoundError),
         (["disconnect", str(hq), "hq"], UsageError),  # main cannot disconnect itself
         (["put", str(hq), "stock", "product=x", f"quantity={10**30}"], InvalidArgumentError),
-        (["put", str(hq), "stock", "product=x", "quantity=nan"], InvalidArgumentError),
+        (["put", str(hq), "stock", "product=x", "quantity=nan"], FieldTypeError),
         (["put", str(hq), "contacts", "--id", "", "name=x"], InvalidArgumentError),
         (
             ["put", str(hq), "devices", "name=evil", "role=main", "fingerprint=f", "cert=c"],

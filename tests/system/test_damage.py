@@ -360,7 +360,8 @@ def _cli(*args: str | Path, prefix: list[str] | None = None) -> subprocess.Compl
 
 def test_the_cli_names_repair_and_repair_brings_the_records_back(tmp_path: Path) -> None:
     folder = tmp_path / "hq"
-    profile = ["--address", "A", "--phone", "P", "--email", "E", "--org-number", "1"]
+    profile = ["--address", "A", "--phone", "+47 22 00 00 01", "--email", "e@acme.no"]
+    profile += ["--org-number", "912 345 678"]
     init: list[str | Path]
     init = ["init", folder, "--device", "hq", "--role", "main", "--company", "Acme"]
     assert _cli(*init, "--port", "0", "--no-discovery", *profile).returncode == 0
@@ -388,7 +389,8 @@ def test_the_cli_names_repair_and_repair_brings_the_records_back(tmp_path: Path)
 
 def test_an_unreadable_store_is_a_permission_error_not_damage(tmp_path: Path) -> None:
     folder = tmp_path / "d"
-    profile = ["--address", "A", "--phone", "P", "--email", "E", "--org-number", "1"]
+    profile = ["--address", "A", "--phone", "+47 22 00 00 01", "--email", "e@acme.no"]
+    profile += ["--org-number", "912 345 678"]
     init: list[str | Path]
     init = ["init", folder, "--device", "d", "--role", "main", "--company", "Acme"]
     assert _cli(*init, "--port", "0", *profile).returncode == 0
