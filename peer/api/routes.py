@@ -59,6 +59,7 @@ ROUTES = (
     Route("DELETE", "/records/{module}/{id}", ops.delete),
     Route("POST", "/records/{module}/{id}/restore", ops.restore),
     Route("GET", "/find/{module}", ops.find),
+    Route("GET", "/search/{module}", ops.search),
     Route("POST", "/offline", ops.offline),
     Route("POST", "/online", ops.online),
     Route("POST", "/invite", ops.invite),

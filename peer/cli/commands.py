@@ -243,6 +243,17 @@ def list_(folder: Path, module: str, as_json: bool) -> None:
 
 @main.command()
 @DIR
+@click.argument("module")
+@click.argument("text")
+@JSON
+def find(folder: Path, module: str, text: str, as_json: bool) -> None:
+    """Search a module's text fields: records holding every word of TEXT (the start of a
+    word, any case, accents ignored), best matches first, at most 50."""
+    echo(run(invoke(folder, ops.search, module=module, text=text)), as_json)
+
+
+@main.command()
+@DIR
 @click.option("--pending", is_flag=True, help="Only those waiting for a manual decision.")
 @JSON
 def conflicts(folder: Path, pending: bool, as_json: bool) -> None:

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 REGISTRY_WATCH = "registry"
 SEALER = "sealer"
+INDEXER = "indexer"
+INDEX_CHUNK = 2000  # merged records indexed for search at a time, when merges pause
 SEAL_EVERY = 5.0  # seconds between main's seals (seals.py), when it has enough to seal
 
 
@@ -124,6 +126,7 @@ class Node:
         self.supervisor.spawn(REGISTRY_WATCH, self._watch_registry)
         if self.peer.role == "main":
             self.supervisor.spawn(SEALER, self._seal)
+        self.supervisor.spawn(INDEXER, self._index)
         journal.prune_history(self.peer)
         if self.config.offline:
             log.info("%s is working offline since %s", self.config.name, self.config.offline_since)
@@ -206,6 +209,16 @@ class Node:
         while True:
             await asyncio.sleep(SEAL_EVERY)
             await self.peer.seal(SEAL_MIN)
+
+    async def _index(self) -> None:
+        """Index what merges queued for search once they pause (a search indexes the
+        rest first, so results never lag; this only spares the first search the wait)."""
+        while True:
+            await asyncio.sleep(SEAL_EVERY / 5)
+            for _ in range(10_000):  # a chunk at a time, letting sessions and the API run
+                if self.peer.merging() or not self.peer.records.index_pending(INDEX_CHUNK):
+                    break
+                await asyncio.sleep(0)
 
     async def _handle_sync(self, request: web.Request) -> web.StreamResponse:
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None

@@ -20,6 +20,7 @@ from roamsync.peer.ops.records import (
     list_records,
     rejections,
     restore,
+    search,
     update,
 )
 from roamsync.peer.ops.setup import (
@@ -64,6 +65,7 @@ __all__ = [
     "repair",
     "resolve",
     "restore",
+    "search",
     "status",
     "update",
 ]

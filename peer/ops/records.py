@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from roamsync.peer.daemon.node import Node
-from roamsync.peer.ops.args import Fields, Ref
+from roamsync.peer.ops.args import Fields, Ref, Text
 from roamsync.schema import PermissionDeniedError
 from roamsync.schema.modules import SYSTEM_MODULES
 
 Record = dict[str, Any]
+Query = Annotated[str, Text(500, nonempty=True)]  # what a search looks for
 
 
 def _business(module: str) -> str:
@@ -59,6 +60,12 @@ async def list_records(node: Node, module: Ref) -> list[Record]:
 async def find(node: Node, module: Ref, number: Ref) -> list[Record]:
     """Quotes or orders whose final or provisional number is ``number``."""
     return node.peer.find(module, number)
+
+
+async def search(node: Node, module: Ref, text: Query) -> list[Record]:
+    """Records of a module whose text fields hold every word of ``text`` (the start of
+    a word, any case, accents ignored), best matches first, at most 50."""
+    return node.peer.search(module, text)
 
 
 async def rejections(node: Node) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -65,6 +66,7 @@ class Merger:
         # it salvages from the device's own store, which it took before.
         self.refuse_future = True
         self.keys: Keys | None = None  # verify signed writes (Peer.verify_with)
+        self.last_merge = 0.0  # time.monotonic() of the last batch merged
 
     def _forged(
         self, record_id: str, state: bytes, source: str, known: Mapping[int, int] | None = None
@@ -111,6 +113,7 @@ class Merger:
         (``seal-...``) go first, in a commit of their own: a device enrolled in this
         batch is known for the records it wrote in the same batch, and what a seal in it
         lists needs no signature check."""
+        self.last_merge = time.monotonic()
         keys = self.keys
         first = [i for i, (rid, _) in enumerate(items) if rid.startswith(FIRST_PREFIXES)]
         if keys is None or not first:

@@ -23,6 +23,7 @@ worker (:class:`~.preparer.Preparer`). ``Peer`` implements the
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -55,6 +56,7 @@ from roamsync.schema import (
 
 RecordId = NewType("RecordId", str)
 DeviceId = NewType("DeviceId", str)
+WORDS = re.compile(r"\w+")  # the words of a search
 RecordViews = list[RecordView]  # aliases, since Peer.list shadows the builtin in the class
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,8 @@ class Peer(Syncing):
             names = ", ".join(str(p.relative_to(folder)) for p in widened)
             log.warning("%s: made private what was readable by other users: %s", folder, names)
         peer = cls(SqliteStore(folder / STORE_FILE), device, role, **options)
+        if peer.store.needs_index:  # a store made before search: index it once
+            peer.store.index(peer.records.search_texts())
         if peer.role == "main":
             peer.numbering.assign()  # finish numbering a crash may have interrupted
         return peer
@@ -239,6 +243,15 @@ class Peer(Syncing):
         if not mod.numbered:
             raise UsageError(f"{module} records have no numbers (quotes and orders do)")
         return [present(mod, load_view(raw)) for raw in self.store.find_number(module, number)]
+
+    def search(self, module: str, text: str, limit: int = 50) -> RecordViews:
+        """Live records of ``module`` whose text fields hold every word of ``text`` (as
+        the start of a word, ignoring case and accents), best matches first."""
+        self._check_open()
+        mod = get_module(module)
+        words = WORDS.findall(text)
+        self.records.index_pending()  # what merges queued: search is in step with every write
+        return [present(mod, load_view(raw)) for raw in self.store.search(module, words, limit)]
 
     def module_of(self, record_id: str) -> str:
         """The module a record belongs to; RecordNotFoundError if there is no such record."""

@@ -10,7 +10,7 @@ listeners woken. Memory is never ahead of the store.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -21,10 +21,11 @@ from roamsync.peer.record import RecordContent, RecordDoc, Signer, signed_claim
 from roamsync.peer.replica.arrival import Arrival
 from roamsync.peer.replica.cache import DocCache
 from roamsync.peer.replica.feed import ChangeFeed
-from roamsync.peer.replica.rows import Ignored, ignored, view_row
+from roamsync.peer.replica.rows import Ignored, ignored, search_text, view_row
 from roamsync.peer.store import Meta, Rejection, Store
 from roamsync.peer.store.meta import Entries
 from roamsync.schema import (
+    MODULES,
     FieldType,
     JsonValue,
     Module,
@@ -72,6 +73,20 @@ class Records:
         """The stored view of a record (deleted ones too), or ``None``."""
         raw = self.store.view(record_id)
         return None if raw is None else load_view(raw)
+
+    def index_pending(self, limit: int = 1_000_000) -> int:
+        """Index up to ``limit`` records that merges queued for search; how many."""
+        pending = self.store.pending_index(limit)
+        if pending:
+            self.store.index((rid, module, _text(module, view)) for rid, module, view in pending)
+        return len(pending)
+
+    def search_texts(self) -> Iterator[tuple[str, str, str]]:
+        """(id, module, text) of every live record, for a store made before search."""
+        for name, mod in MODULES.items():
+            for raw in self.store.views(name):
+                view = load_view(raw)
+                yield view["id"], name, search_text(mod, view["fields"])
 
     def live_view(self, module: str, record_id: str) -> RecordView:
         """The view of a live record of ``module``; RecordNotFoundError otherwise."""
@@ -142,7 +157,8 @@ class Records:
 
         An :class:`Arrival` brings its row; a record without a document (a
         :class:`~roamsync.peer.record.RecordSnapshot`) needs its state in ``states``.
-        ``report``: log and record the writes the matrix made the priority layer ignore.
+        ``report``: log and record the writes the matrix made the priority layer ignore
+        (a merge: it is indexed for search later, :meth:`index_pending`).
         """
         records = list(records)
         if check_size:
@@ -160,6 +176,8 @@ class Records:
                     state = rec.encode()
                 row, resolved = view_row(record_id, rec, state, origins.get(record_id))
                 record_latest, skipped = resolved.latest, ignored(resolved)
+            if not report:  # a local write is indexed for search in its own commit
+                row = row._replace(text=_text(row.module, row.view))
             rows.append(row)
             latest = max(latest, record_latest)
             if report and skipped:
@@ -170,7 +188,7 @@ class Records:
         all_entries = {**(entries or {}), **self.feed.take_unsaved()}
         all_entries |= Meta.hlc_entry(self.clock.last)
         try:
-            self.store.save(rows, all_entries)
+            self.store.save(rows, all_entries, index_later=report)  # merges: indexed later
         except StoreError:
             for record_id, _ in records:
                 self.cache.evict(record_id)  # memory must never be ahead of the store
@@ -208,6 +226,12 @@ class Records:
                 reason += f" this {module} record (field {w.field!r})"
                 log.warning("ignored write to %s by %s: %s", record_id, w.device, reason)
                 self.store.reject(Rejection(w.t, record_id, module, w.device, reason))
+
+
+def _text(module: str, raw: bytes) -> str:
+    """What search finds a stored record by (nothing, once deleted)."""
+    view = load_view(raw)
+    return "" if view["deleted"] else search_text(MODULES[module], view["fields"])
 
 
 def load_view(raw: bytes) -> RecordView:

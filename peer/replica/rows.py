@@ -20,8 +20,11 @@ from roamsync.peer.core.priority import Resolved
 from roamsync.peer.record import RecordContent, encode_episode
 from roamsync.peer.store import RecordRow
 from roamsync.schema import MODULES, JsonValue, allowed, get_module
-from roamsync.schema.fields import MAX_RECORD, MAX_TEXT
+from roamsync.schema.fields import MAX_RECORD, MAX_TEXT, FieldType
+from roamsync.schema.modules import Module
 from roamsync.schema.permissions import may_write_record
+
+TEXT_TYPES = frozenset({FieldType.STRING, FieldType.NOTE})  # what search reads
 
 
 class Ignored(NamedTuple):
@@ -115,3 +118,12 @@ def view_row(
         origin,
     )
     return row, resolved
+
+
+def search_text(module: Module, values: Mapping[str, object]) -> str:
+    """What search finds a record by: the values of its text fields, a line each."""
+    return "\n".join(
+        str(values[name])
+        for name, field in module.fields.items()
+        if field.type in TEXT_TYPES and values.get(name)
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,10 @@ class Syncing:
         self.merger.keys = keys
         if self.role == "main":  # what the worker verifies, main seals
             self.merger.preparer.on_verified = self.seals.add_blob
+
+    def merging(self, within: float = 1.0) -> bool:
+        """Whether a batch from a peer was merged in the last ``within`` seconds."""
+        return time.monotonic() - self.merger.last_merge < within
 
     async def seal(self, minimum: int = 1) -> int:
         """Main: write the digests of the slots it signed or verified since the last seal

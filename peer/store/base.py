@@ -33,6 +33,7 @@ class RecordRow(NamedTuple):
     provisional: str | None = None
     conflicts: tuple[tuple[int, bytes], ...] = ()  # (time, encoded episode)
     origin: str | None = None  # the peer this exact state came from, which need not get it back
+    text: str = ""  # what search finds it by (its text fields; none when deleted)
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,17 @@ class Store(Protocol):
     """What a replica needs from durable storage."""
 
     def save(
-        self, rows: Iterable[RecordRow], meta: Mapping[str, str] = ..., *, durable: bool = ...
+        self,
+        rows: Iterable[RecordRow],
+        meta: Mapping[str, str] = ...,
+        *,
+        durable: bool = ...,
+        index_later: bool = ...,
     ) -> None:
         """Store rows and metadata atomically. ``durable=False``: a crash or power cut may
-        lose this save (never half of it), for what is harmless to lose (checkpoints)."""
+        lose this save (never half of it), for what is harmless to lose (checkpoints).
+        ``index_later``: the rows are queued for the search index (``pending_index``;
+        the replica indexes them before the next search, or when merges pause)."""
 
     def state(self, record_id: str) -> bytes | None: ...
     def states(self, record_ids: Iterable[str]) -> dict[str, bytes]: ...
@@ -59,6 +67,12 @@ class Store(Protocol):
     def views(self, module: str) -> list[bytes]: ...
     def find_number(self, module: str, number: str) -> list[bytes]: ...
     def count(self, module: str) -> int: ...
+
+    needs_index: bool  # made before search: its records are to be indexed (Peer.open)
+
+    def search(self, module: str, words: Sequence[str], limit: int) -> list[bytes]: ...
+    def index(self, texts: Iterable[tuple[str, str, str]]) -> None: ...
+    def pending_index(self, limit: int) -> list[tuple[str, str, bytes]]: ...
     def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]: ...
     def feed(
         self, after: int, limit: int, peer: str

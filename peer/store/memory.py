@@ -18,7 +18,12 @@ class MemoryStore:
     seq: int = 0
 
     def save(
-        self, rows: Iterable[RecordRow], meta: Mapping[str, str] = {}, *, durable: bool = True
+        self,
+        rows: Iterable[RecordRow],
+        meta: Mapping[str, str] = {},
+        *,
+        durable: bool = True,
+        index_later: bool = False,
     ) -> None:
         staged = list(rows)
         for row in staged:
@@ -44,6 +49,26 @@ class MemoryStore:
     def _live(self, module: str) -> list[RecordRow]:
         rows = (r for _, r in self.rows.values() if r.module == module and not r.deleted)
         return sorted(rows, key=lambda r: r.id)
+
+    needs_index = False
+
+    def search(self, module: str, words: Sequence[str], limit: int) -> list[bytes]:
+        lowered = [w.lower() for w in words]
+        found = [
+            r.view
+            for r in self._live(module)
+            if words and all(any(t.startswith(w) for t in r.text.lower().split()) for w in lowered)
+        ]
+        return found[:limit]
+
+    def pending_index(self, limit: int) -> list[tuple[str, str, bytes]]:
+        return []  # rows are searched as saved
+
+    def index(self, texts: Iterable[tuple[str, str, str]]) -> None:
+        for record_id, _, text in texts:
+            if record_id in self.rows:
+                seq, row = self.rows[record_id]
+                self.rows[record_id] = (seq, row._replace(text=text))
 
     def views(self, module: str) -> list[bytes]:
         return [r.view for r in self._live(module)]

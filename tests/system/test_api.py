@@ -159,3 +159,5 @@ async def test_every_route_runs_its_operation(hq: Node) -> None:
     order = await client.call("POST", "/records/orders", {"contact": made["id"]})
     found = await client.call("GET", "/find/orders?number=1")
     assert [r["id"] for r in found] == [order["id"]]
+    searched = await client.call("GET", "/search/contacts?text=acm")
+    assert [r["id"] for r in searched] == [made["id"]]
