@@ -16,7 +16,7 @@ import ssl
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,20 @@ async def fill(peer: Peer, n: int, start: int = 0, label: str = "") -> list[Reco
     dt = time.perf_counter() - t0
     log(f"  {label}setup: Peer.create x {n} in {dt:.1f} s ({n / dt:.0f}/s)")
     return ids
+
+
+def main_with_n(run: Callable[[int], Coroutine[Any, Any, dict[str, Any]]], n: int) -> None:
+    """``script.py [N] [--json FILE]``: ``run(N)`` (default ``n``), its result also written
+    to FILE as JSON."""
+    args = sys.argv[1:]
+    out = None
+    if "--json" in args:
+        at = args.index("--json")
+        out = Path(args[at + 1])
+        del args[at : at + 2]
+    result = asyncio.run(run(int(args[0]) if args else n))
+    if out is not None:
+        out.write_text(json.dumps(result) + "\n")
 
 
 def log(text: str) -> None:

@@ -11,15 +11,13 @@ Also times opening a store made before search (its records indexed once).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import log, percentile
+from benchlib import log, main_with_n, percentile
 
 from roamsync.peer import Peer
 
@@ -93,17 +91,5 @@ async def run(n: int) -> dict[str, float]:
     return result
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    out = None
-    if "--json" in args:
-        at = args.index("--json")
-        out = Path(args[at + 1])
-        del args[at : at + 2]
-    result = asyncio.run(run(int(args[0]) if args else 100_000))
-    if out is not None:
-        out.write_text(json.dumps(result) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    main_with_n(run, 100_000)

@@ -20,14 +20,12 @@ have. Also timed: N ``Peer.create`` on main (each write signs its slot).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import Company, Pair, WsServer, fill, log, until_count
+from benchlib import Company, Pair, WsServer, fill, log, main_with_n, until_count
 
 from roamsync.peer import Peer
 from roamsync.peer.org.config import load_config
@@ -85,18 +83,5 @@ async def run(n: int) -> dict[str, float]:
     return result
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    out = None
-    if "--json" in args:
-        at = args.index("--json")
-        out = Path(args[at + 1])
-        del args[at : at + 2]
-    n = int(args[0]) if args else 100_000
-    result = asyncio.run(run(n))
-    if out is not None:
-        out.write_text(json.dumps(result) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    main_with_n(run, 100_000)
