@@ -164,7 +164,7 @@ def status(folder: Path, as_json: bool) -> None:
     shout(f"{info['health'].upper()}: {info['reason']}", fg=info["health"], bold=True)
     say(f"local changes: {info['changes']}")
     if info["peers"]:
-        echo(info["peers"], False, ["device", "connected", "address", "behind", "last_error"])
+        echo(info["peers"], False, ["name", "connected", "address", "behind", "last_error"])
 
 
 def _parse_assignments(module: str, pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -186,7 +186,8 @@ def _parse_assignments(module: str, pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.argument("assignments", nargs=-1, metavar="FIELD=VALUE...")
 @click.option("--id", "record_id", help="Update this record instead of creating one.")
 def put(folder: Path, module: str, assignments: tuple[str, ...], record_id: str | None) -> None:
-    """Create a record (prints its id) or, with --id, update one."""
+    """Create a record (prints its id, and a quote's or order's number on standard error)
+    or, with --id (an id, number or name), update one."""
     try:
         fields = _parse_assignments(module, assignments)
     except RoamsyncError as exc:
@@ -195,17 +196,20 @@ def put(folder: Path, module: str, assignments: tuple[str, ...], record_id: str 
         result = run(invoke(folder, ops.create, module=module, fields=fields))
     else:
         result = run(invoke(folder, ops.update, module=module, id=record_id, fields=fields))
-    say(result["id"])
+    say(result["id"])  # alone on standard output: scripts read it
+    if result.get("number"):
+        say(f"number {result['number']}", err=True)
 
 
 @main.command()
 @DIR
 @click.argument("module")
-@click.argument("record_id", metavar="ID")
+@click.argument("record_id", metavar="REF")
 @JSON
 def get(folder: Path, module: str, record_id: str, as_json: bool) -> None:
-    """Show one record."""
-    record: Record = run(invoke(folder, ops.get, module=module, id=record_id))
+    """Show one record: REF is its id, a quote's or order's number (final or provisional,
+    e.g. 12 or P-anna-2), or its exact name."""
+    record: Record = run(invoke(folder, ops.get, module=module, id=record_id, labels=not as_json))
     if as_json:
         echo(record, True)
     else:
@@ -215,11 +219,11 @@ def get(folder: Path, module: str, record_id: str, as_json: bool) -> None:
 @main.command()
 @DIR
 @click.argument("module")
-@click.argument("record_id", metavar="ID")
+@click.argument("record_id", metavar="REF")
 def delete(folder: Path, module: str, record_id: str) -> None:
     """Delete a record (`roamsync undelete` brings it back, with every edit it had)."""
-    run(invoke(folder, ops.delete, module=module, id=record_id))
-    say(f"deleted {module} {record_id}")
+    done = run(invoke(folder, ops.delete, module=module, id=record_id))
+    say(f"deleted {module} {done['id']}")
 
 
 @main.command()
@@ -238,7 +242,7 @@ def undelete(folder: Path, module: str, record_id: str) -> None:
 @JSON
 def list_(folder: Path, module: str, as_json: bool) -> None:
     """List the live records of a module."""
-    echo(run(invoke(folder, ops.list_records, module=module)), as_json)
+    echo(run(invoke(folder, ops.list_records, module=module, labels=not as_json)), as_json)
 
 
 @main.command()
@@ -371,7 +375,7 @@ def resolve(folder: Path, record: str, field: str, pick: int | None, value: str 
 def log_(folder: Path, as_json: bool) -> None:
     """The sync log: the latest 20 sessions with each peer."""
     rows = run(invoke(folder, ops.log))
-    echo(rows, as_json, ["ended", "peer", "status", "sent", "received", "error"])
+    echo(rows, as_json, ["ended", "name", "status", "sent", "received", "error"])
 
 
 @main.command()
@@ -379,7 +383,7 @@ def log_(folder: Path, as_json: bool) -> None:
 @JSON
 def history(folder: Path, as_json: bool) -> None:
     """Records uploaded and downloaded per day over the last 7 days."""
-    echo(run(invoke(folder, ops.history)), as_json, ["day", "peer", "up", "down", "last"])
+    echo(run(invoke(folder, ops.history)), as_json, ["day", "name", "up", "down", "last"])
 
 
 @main.command()

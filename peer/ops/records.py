@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.ops.args import Fields, Ref, Text
-from roamsync.schema import PermissionDeniedError
+from roamsync.schema import PermissionDeniedError, RecordNotFoundError, UsageError, get_module
 from roamsync.schema.modules import SYSTEM_MODULES
 
 Record = dict[str, Any]
@@ -24,37 +24,117 @@ def _business(module: str) -> str:
     return module
 
 
-async def create(node: Node, module: Ref, fields: Fields) -> dict[str, str]:
-    """Create a record; its id."""
-    return {"id": await node.peer.create(_business(module), fields)}
+def record_id(node: Node, module: str, ref: str) -> str:
+    """The id of the record ``ref`` names: its id; for quotes and orders also its final or
+    provisional number (``P-anna-2``); for records with a name, its exact name (any case)."""
+    peer = node.peer
+    if peer.store.view(ref) is not None:
+        return ref
+    mod = get_module(module)
+    found: list[Record] = []
+    if mod.numbered:
+        found = peer.find(module, ref)
+    elif "name" in mod.fields:
+        wanted = ref.strip().casefold()
+        found = [
+            r
+            for r in peer.search(module, ref, limit=1000)
+            if str(r.get("name") or "").strip().casefold() == wanted
+        ]
+    if len(found) > 1:
+        ids = ", ".join(str(r["id"]) for r in found[:5])
+        raise UsageError(f"{len(found)} {module} records are {ref!r} ({ids}): give the id")
+    if not found:
+        raise RecordNotFoundError(module, ref)
+    return str(found[0]["id"])
+
+
+def resolve_references(node: Node, module: str, fields: Fields) -> Fields:
+    """``fields`` with each reference given by number or exact name turned into the id
+    (:func:`record_id`)."""
+    mod = get_module(module)
+    out = dict(fields)
+    for name, value in fields.items():
+        target = mod.field(name).target
+        if target and isinstance(value, str) and value:
+            out[name] = record_id(node, target, value)
+    return out
+
+
+async def create(node: Node, module: Ref, fields: Fields) -> dict[str, Any]:
+    """Create a record; its id (and for quotes and orders, its number). A reference may
+    be given by id, by number (quotes, orders) or by exact name."""
+    fields = resolve_references(node, _business(module), fields)
+    made = await node.peer.create(module, fields)
+    if not get_module(module).numbered:
+        return {"id": made}
+    return {"id": made, "number": node.peer.get(module, made)["number"]}
 
 
 async def update(node: Node, module: Ref, id: Ref, fields: Fields) -> dict[str, str]:
-    """Change some fields of a record (``None`` clears one)."""
-    await node.peer.update(_business(module), id, fields)
-    return {"id": id}
+    """Change some fields of a record (``id``: an id, number or name; ``None`` clears)."""
+    rid = record_id(node, _business(module), id)
+    await node.peer.update(module, rid, resolve_references(node, module, fields))
+    return {"id": rid}
 
 
 async def delete(node: Node, module: Ref, id: Ref) -> dict[str, str]:
-    """Delete a record (``restore`` brings it back)."""
-    await node.peer.delete(_business(module), id)
-    return {"id": id}
+    """Delete a record (``restore`` brings it back; ``id``: an id, number or name)."""
+    rid = record_id(node, _business(module), id)
+    await node.peer.delete(module, rid)
+    return {"id": rid}
 
 
 async def restore(node: Node, module: Ref, id: Ref) -> Record:
-    """Bring back a deleted record, with every edit it had."""
+    """Bring back a deleted record (by its id), with every edit it had."""
     await node.peer.restore(_business(module), id)
     return node.peer.get(module, id)
 
 
-async def get(node: Node, module: Ref, id: Ref) -> Record:
-    """One live record."""
-    return node.peer.get(module, id)
+async def get(node: Node, module: Ref, id: Ref, labels: bool = False) -> Record:
+    """One live record (``id``: its id; a quote's or order's number; an exact name;
+    ``labels``: references as ``label (id)``)."""
+    record = node.peer.get(module, record_id(node, module, id))
+    return _labelled(node, module, [record])[0] if labels else record
 
 
-async def list_records(node: Node, module: Ref) -> list[Record]:
-    """The live records of a module."""
-    return node.peer.list(module)
+async def list_records(node: Node, module: Ref, labels: bool = False) -> list[Record]:
+    """The live records of a module: by number (quotes, orders), else by name
+    (``labels``: references as ``label (id)``)."""
+    records = node.peer.list(module)
+    if labels:
+        _labelled(node, module, records)
+    if get_module(module).numbered:
+        records.sort(key=_by_number)
+    else:
+        records.sort(key=lambda r: (str(r.get("name") or "").casefold(), r["id"]))
+    return records
+
+
+def _by_number(record: Record) -> tuple[int, int, str, str]:
+    """Final numbers in order, then provisional ones (by device, then count)."""
+    number = str(record.get("number") or "")
+    if number.isdigit():
+        return (0, int(number), "", record["id"])
+    head, _, count = number.rpartition("-")
+    return (1, int(count) if count.isdigit() else 0, head, record["id"])
+
+
+def _labelled(node: Node, module: str, records: list[Record]) -> list[Record]:
+    """The records with each reference shown as ``label (id)``: the referenced record's
+    number, else its name (for tables people read)."""
+    refs = [f.name for f in get_module(module).fields.values() if f.target]
+    cache: dict[str, str] = {}
+    for record in records:
+        for name in refs:
+            rid = record.get(name)
+            if isinstance(rid, str) and rid:
+                if rid not in cache:
+                    view = node.peer.records.view(rid)
+                    fields = view["fields"] if view is not None else {}
+                    cache[rid] = str(fields.get("number") or fields.get("name") or "?")
+                record[name] = f"{cache[rid]} ({rid})"
+    return records
 
 
 async def find(node: Node, module: Ref, number: Ref) -> list[Record]:

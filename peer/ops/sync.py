@@ -18,11 +18,13 @@ async def status(node: Node) -> dict[str, Any]:
     """This device, its health (green, yellow, red, with the reason) and its sync peers."""
     peer = node.peer
     peers = []
+    names = device_names(node)
     for state in node.sessions.states.values():
         stats = state.session.stats if state.session is not None else None
         peers.append(
             {
                 "device": state.device,
+                "name": names.get(state.device, state.device),
                 "connected": state.session is not None,
                 "address": state.address,
                 "since": state.connected_since,
@@ -65,10 +67,13 @@ def _health(node: Node, peers: list[dict[str, Any]]) -> tuple[str, str]:
         if node.last_error:
             return "red", f"no peer connected; last error: {node.last_error}"
         return "yellow", "no peer connected"
+    main = node.config.main_device
+    if node.peer.role != "main" and main not in {p["device"] for p in connected}:
+        return "yellow", "main is not reachable: offline orders wait for their final numbers"
     refused = _refused_from(node)
     if refused:
         return "yellow", f"refused updates from {refused} in the last day (roamsync rejections)"
-    behind = [p["device"] for p in connected if p["behind"] > 0]
+    behind = [p["name"] for p in connected if p["behind"] > 0]
     if behind:
         return "yellow", "catching up with " + ", ".join(behind)
     return "green", f"in sync with {len(connected)} peer(s)"
@@ -81,8 +86,19 @@ def _refused_from(node: Node) -> str:
     for rejection in node.peer.rejections():
         if rejection.time >= since:
             counts[rejection.device] = counts.get(rejection.device, 0) + 1
-    names = {e.device: e.name for e in registry.devices(node.peer)}
+    names = device_names(node)
     return ", ".join(f"{names.get(d, d)} ({n})" for d, n in sorted(counts.items()))
+
+
+def device_names(node: Node) -> dict[str, str]:
+    """Device id -> the name the registry gives it."""
+    return {e.device: e.name for e in registry.devices(node.peer)}
+
+
+def _named(node: Node, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with a ``peer`` device id, each with the peer's ``name`` too."""
+    names = device_names(node)
+    return [{**row, "name": names.get(row["peer"], row["peer"])} for row in rows]
 
 
 async def devices(node: Node) -> list[dict[str, Any]]:
@@ -118,7 +134,7 @@ def _offline_since(node: Node, device: str) -> str | None:
 async def conflicts(node: Node, pending: bool = False) -> list[dict[str, Any]]:
     """The conflict log (``pending``: only those waiting for a manual decision), each
     writer also named as the registry names it."""
-    names = {e.device: e.name for e in registry.devices(node.peer)}
+    names = device_names(node)
     rows = []
     for conflict in node.peer.conflicts():
         if pending and conflict.status != "pending":
@@ -153,9 +169,9 @@ async def online(node: Node, policy: Policy = "central", within: Seconds = 30.0)
 
 async def log(node: Node) -> list[dict[str, Any]]:
     """The sync log: the latest 20 sessions with each peer, newest first."""
-    return journal.sync_log(node.peer)
+    return _named(node, journal.sync_log(node.peer))
 
 
 async def history(node: Node) -> list[dict[str, Any]]:
     """Records uploaded and downloaded per day and peer over the last 7 days."""
-    return journal.history(node.peer)
+    return _named(node, journal.history(node.peer))

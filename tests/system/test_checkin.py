@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from roamsync.peer import ops
 from roamsync.peer.daemon import checkout
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org.config import load_config, save_config
@@ -122,3 +123,27 @@ async def test_the_summary_lists_only_the_conflicts_settled_now(company: Company
     again = await checkout.check_in(laptop, "local", within=10)
     assert again["conflicts"] == []  # the first one was settled before
     assert again["uploaded"] == 0
+
+
+async def test_status_log_and_history_name_devices_and_warn_when_main_is_gone(
+    company: Company,
+) -> None:
+    hq = await company.main()
+    office = await company.add(hq, "office")
+    laptop = await company.add(hq, "laptop", "travel")
+    await until(lambda: laptop.peer.store.view(f"device-{office.peer.device}") is not None)
+    laptop.dial(f"127.0.0.1:{office.port}")  # no discovery here: the office by address
+    await until(lambda: len(laptop.sessions.running()) == 2)
+    await until(lambda: all(s.caught_up() for s in laptop.sessions.running()))
+    info = await ops.status(laptop)
+    assert {p["name"] for p in info["peers"]} == {"hq", "office"}
+    assert info["health"] == "green", info["reason"]
+    await company.stop_one(hq)
+    await until(lambda: not laptop.sessions.is_running(hq.peer.device))
+    info = await ops.status(laptop)
+    assert info["health"] == "yellow"
+    assert "main is not reachable" in info["reason"]
+    assert "final numbers" in info["reason"]
+    logged = await ops.log(office)
+    assert {row["name"] for row in logged} >= {"hq"}
+    assert all(row["name"] != row["peer"] for row in logged)

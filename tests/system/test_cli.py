@@ -20,7 +20,7 @@ def roamsync(*args: object, ok: bool = True) -> str:
         assert result.exit_code == 0, result.output
     else:
         assert result.exit_code != 0, result.output
-    return result.output
+    return result.output if not ok else result.stdout  # errors go to standard error
 
 
 def test_every_command_has_help() -> None:
@@ -54,6 +54,29 @@ def test_records_through_the_cli(tmp_path: Path) -> None:
     assert "UnknownFieldError" in roamsync("put", hq, "contacts", "colour=red", ok=False)
     assert "RecordNotFoundError" in roamsync("get", hq, "contacts", "nope", ok=False)
     assert json.loads(roamsync("conflicts", hq, "--json")) == []
+
+
+def test_records_by_number_and_name_with_references_named(tmp_path: Path) -> None:
+    hq = tmp_path / "hq"
+    roamsync("init", hq, "--device", "hq", "--role", "main", "--company", "Acme")
+    zeta = roamsync("put", hq, "contacts", "name=Zeta AS").strip()
+    acme = roamsync("put", hq, "contacts", "name=Acme AS").strip()
+    result = CliRunner().invoke(main, ["put", str(hq), "orders", f"contact={zeta}"])
+    assert result.stdout.strip() != ""  # the id alone on standard output
+    assert "number 1" in result.stderr  # the number for a person
+    roamsync("put", hq, "orders", "contact=Acme AS")  # a reference by exact name
+    assert json.loads(roamsync("get", hq, "orders", "2", "--json"))["contact"] == acme
+    assert json.loads(roamsync("get", hq, "contacts", "zeta as", "--json"))["id"] == zeta
+    shown = roamsync("get", hq, "orders", "1")
+    assert f"contact: Zeta AS ({zeta})" in shown  # the name beside the id
+    names = [c["name"] for c in json.loads(roamsync("list", hq, "contacts", "--json"))]
+    assert names == ["Acme AS", "Zeta AS"]  # by name
+    assert [o["number"] for o in json.loads(roamsync("list", hq, "orders", "--json"))] == [
+        "1",
+        "2",
+    ]
+    roamsync("delete", hq, "orders", "2")
+    assert "RecordNotFoundError" in roamsync("get", hq, "orders", "2", ok=False)
     assert "RED: the daemon is not running" in roamsync("status", hq)
 
 
