@@ -68,6 +68,7 @@ ROUTES = (
     Route("GET", "/history", ops.history),
     Route("GET", "/company", ops.company),
     Route("POST", "/company", ops.register_company),
+    Route("POST", "/backup", ops.backup),
 )
 
 

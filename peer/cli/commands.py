@@ -388,6 +388,31 @@ def history(folder: Path, as_json: bool) -> None:
 
 @main.command()
 @DIR
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(folder: Path, file: Path) -> None:
+    """Copy DIR (store, configuration, keys) into FILE, consistently, even while serve runs.
+
+    FILE is as secret as DIR (mode 0600). `roamsync restore FILE NEWDIR` brings it back."""
+    done = run(invoke(folder, ops.backup, file=str(file.resolve())))
+    say(f"backed up {done['records']} records to {done['file']} ({done['bytes']:,} bytes)")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@DIR
+def restore(file: Path, folder: Path) -> None:
+    """Make the new data directory DIR from a backup FILE; then `roamsync serve DIR`.
+
+    It rejoins the company as the same device with a new store: its peers send it
+    everything changed since the backup (deletions included). A restored main gives
+    no final number until it has synced with every active device (status says whom
+    it waits for), so no number is handed out twice."""
+    done = run(ops.restore_directory(folder, str(file)))
+    say(f"restored {done['device']} ({done['role']}) into {done['folder']}")
+
+
+@main.command()
+@DIR
 @click.option(
     "--force", is_flag=True, help="Rebuild even a store that is not damaged (its -wal was lost)."
 )

@@ -215,10 +215,21 @@ class Node:
         rest first, so results never lag; this only spares the first search the wait)."""
         while True:
             await asyncio.sleep(SEAL_EVERY / 5)
+            self._release_numbering()
             for _ in range(10_000):  # a chunk at a time, letting sessions and the API run
                 if self.peer.merging() or not self.peer.records.index_pending(INDEX_CHUNK):
                     break
                 await asyncio.sleep(0)
+
+    def _release_numbering(self) -> None:
+        """A restored store's numbering hold: each device it waits for is released once a
+        session with it has caught up both ways (peer/replica/numbering.py)."""
+        held = self.peer.numbering.held()
+        for session in self.sessions.running() if held else []:
+            device = session.remote_device
+            caught_up = device in held and session.caught_up()
+            if caught_up and self.peer.numbering.synced_with(device):
+                log.info("numbering resumes: every device has synced since the restore")
 
     async def _handle_sync(self, request: web.Request) -> web.StreamResponse:
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None

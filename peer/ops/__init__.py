@@ -24,6 +24,7 @@ from roamsync.peer.ops.records import (
     update,
 )
 from roamsync.peer.ops.setup import (
+    backup,
     company,
     disconnect,
     init,
@@ -31,6 +32,9 @@ from roamsync.peer.ops.setup import (
     join,
     register_company,
     repair,
+)
+from roamsync.peer.ops.setup import (
+    restore as restore_directory,
 )
 from roamsync.peer.ops.sync import (
     conflicts,
@@ -44,6 +48,7 @@ from roamsync.peer.ops.sync import (
 )
 
 __all__ = [
+    "backup",
     "company",
     "conflicts",
     "create",
@@ -65,6 +70,7 @@ __all__ = [
     "repair",
     "resolve",
     "restore",
+    "restore_directory",
     "search",
     "status",
     "update",

@@ -6,9 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from roamsync.peer.daemon.node import Node
-from roamsync.peer.ops.args import Name, Range, Ref
+from roamsync.peer.ops.args import Name, Range, Ref, Text
 from roamsync.peer.org import company as profile
 from roamsync.peer.org import registry
+from roamsync.peer.org.backup import backup as backup_directory
+from roamsync.peer.org.backup import hold_repaired
+from roamsync.peer.org.backup import restore as restore_directory
 from roamsync.peer.org.config import Config, load_config
 from roamsync.peer.org.enrolment import init_directory, join_company
 from roamsync.peer.replica.repair import RepairReport, repair_store
@@ -72,6 +75,25 @@ async def repair(folder: Path, force: bool = False) -> RepairReport:
     """Rebuild a damaged store (``serve`` stopped): keep the damaged file, salvage its
     records, re-sync the rest (``force``: a store that is not damaged too)."""
     config = load_config(folder)
-    return await repair_store(
+    report = await repair_store(
         folder, device=config.device, role=config.role, label=config.name, force=force
     )
+    if config.enrolled:  # what the damage took may hold numbers: wait as a restore does
+        hold_repaired(folder)
+    return report
+
+
+FilePath = Annotated[str, Text(4096, nonempty=True)]  # a file's path, as the user gave it
+
+
+async def backup(node: Node, file: FilePath) -> dict[str, Any]:
+    """A consistent copy of this data directory (store, configuration, keys) in one new
+    file, mode 0600; it can be made while ``serve`` runs."""
+    return backup_directory(node.peer, node.folder, Path(file))
+
+
+async def restore(folder: Path, file: FilePath) -> dict[str, Any]:
+    """Make the new data directory ``folder`` from a backup: it rejoins the company with
+    a new store id and client id, and a restored main numbers nothing until it has
+    synced with every active device (peer/org/backup.py)."""
+    return restore_directory(Path(file), folder)

@@ -63,6 +63,11 @@ def _health(node: Node, peers: list[dict[str, Any]]) -> tuple[str, str]:
         return "yellow", f"working offline since {node.config.offline_since}"
     if not node.serving:
         return "red", "the daemon is not running (roamsync serve)"
+    held = node.peer.numbering.held() if node.peer.role == "main" else []
+    if held:
+        names = device_names(node)
+        waiting = ", ".join(sorted(names.get(d, d) for d in held))
+        return "yellow", f"restored: final numbers wait until {waiting} have synced"
     if not connected:
         if node.last_error:
             return "red", f"no peer connected; last error: {node.last_error}"

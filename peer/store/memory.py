@@ -76,6 +76,15 @@ class MemoryStore:
     def find_number(self, module: str, number: str) -> list[bytes]:
         return [r.view for r in self._live(module) if number in (r.number, r.provisional)]
 
+    def numbers(self, module: str) -> list[str]:
+        return [
+            str(n)
+            for _, r in self.rows.values()
+            if r.module == module
+            for n in (r.number, r.provisional)
+            if n is not None
+        ]
+
     def count(self, module: str) -> int:
         return len(self._live(module))
 
