@@ -69,6 +69,7 @@ ROUTES = (
     Route("GET", "/company", ops.company),
     Route("POST", "/company", ops.register_company),
     Route("POST", "/backup", ops.backup),
+    Route("POST", "/import/{module}", ops.import_records),
 )
 
 

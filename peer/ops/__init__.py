@@ -46,6 +46,7 @@ from roamsync.peer.ops.sync import (
     resolve,
     status,
 )
+from roamsync.peer.ops.transfer import import_records, to_csv
 
 __all__ = [
     "backup",
@@ -58,6 +59,7 @@ __all__ = [
     "find",
     "get",
     "history",
+    "import_records",
     "init",
     "invite",
     "join",
@@ -73,5 +75,6 @@ __all__ = [
     "restore_directory",
     "search",
     "status",
+    "to_csv",
     "update",
 ]
