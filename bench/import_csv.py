@@ -98,9 +98,8 @@ async def run(n: int) -> dict[str, object]:
             run_dir.mkdir()
             result["floor_s"].append(floor(rows, run_dir))
             result["import_s"].append(await roamsync_import(path, run_dir / "hq"))
-            log(
-                f"  round {r}: floor {result['floor_s'][-1]:.1f} s, import {result['import_s'][-1]:.1f} s"
-            )
+            floor_s, import_s = result["floor_s"][-1], result["import_s"][-1]
+            log(f"  round {r}: floor {floor_s:.1f} s, import {import_s:.1f} s")
     ratios = [i / f for i, f in zip(result["import_s"], result["floor_s"], strict=True)]
     out = {"n": n, **result, "ratio": ratios}
     log(json.dumps(out))

@@ -8,6 +8,7 @@ and a heartbeat notices a peer that vanished without closing.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 
 import aiohttp
@@ -78,5 +79,15 @@ async def connect(
             timeout=aiohttp.ClientWSTimeout(ws_close=close_timeout),
         )
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise ChannelClosed(f"cannot connect to {url}: {exc}") from exc
+        raise ChannelClosed(f"cannot connect to {url}: {readable(exc)}") from exc
     return WebSocketChannel(ws)
+
+
+_OBJECT_REPR = re.compile(r"(ssl:)?<[\w.]+ object at 0x[0-9a-f]+>")
+
+
+def readable(exc: BaseException) -> str:
+    """An exception's text for people: without object reprs such as
+    ``ssl:<ssl.SSLContext object at 0x7f...>`` (aiohttp puts one in its errors)."""
+    text = _OBJECT_REPR.sub("", str(exc)).replace("  ", " ").strip()
+    return text or type(exc).__name__

@@ -17,6 +17,7 @@ device. The parts, each with one job:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from roamsync.peer.daemon.dialer import Dialer
 from roamsync.peer.daemon.join import JoinServer
 from roamsync.peer.daemon.sessions import Sessions
 from roamsync.peer.daemon.supervisor import Supervisor
-from roamsync.peer.daemon.trust import Trust
+from roamsync.peer.daemon.trust import RUNNING_ALREADY, Trust
 from roamsync.peer.org import registry
 from roamsync.peer.org.config import TLS_DIR, Config, load_config
 from roamsync.peer.org.enrolment import JOIN_PATH
@@ -45,7 +46,12 @@ from roamsync.transport.websocket import SYNC_PATH, accept, connect
 log = logging.getLogger(__name__)
 
 REGISTRY_WATCH = "registry"
+DISCONNECTED = (
+    "main disconnected this device: it no longer syncs, and edits made here will not"
+    " reach the company (ask main to invite it again)"
+)
 SEALER = "sealer"
+TELL_REVOKED = 2.0  # seconds a disconnected device has to acknowledge its revocation
 INDEXER = "indexer"
 INDEX_CHUNK = 2000  # merged records indexed for search at a time, when merges pause
 SEAL_EVERY = 5.0  # seconds between main's seals (seals.py), when it has enough to seal
@@ -138,8 +144,18 @@ class Node:
         if not self.started:
             await self.start()
 
+    @property
+    def revoked(self) -> bool:
+        """Whether main disconnected this device (its registry entry says revoked)."""
+        mine = self.identity.fingerprint
+        return any(e.fingerprint == mine and not e.active for e in registry.devices(self.peer))
+
     async def start_network(self) -> None:
-        """Listen, dial the configured peers and discover others."""
+        """Listen, dial the configured peers and discover others (not once main has
+        disconnected this device: no peer accepts it, and its edits stay here)."""
+        if self.revoked:
+            log.error(DISCONNECTED)
+            return
         app = web.Application()
         app.router.add_get(SYNC_PATH, self._handle_sync)
         app.router.add_post(JOIN_PATH, JoinServer(self.peer, self.config, self.identity).handle)
@@ -199,10 +215,31 @@ class Node:
                 await changed.wait()
                 changed.clear()
                 revoked = self.trust.refresh()
+                if revoked and self.peer.role == "main":
+                    await self._tell_revoked(revoked)
                 for channel in self.sessions.close_revoked(revoked):
                     await channel.close()
+                if self.serving and self.revoked:  # main disconnected this very device
+                    log.error(DISCONNECTED)
+                    await self.stop_network()
         finally:
             self.peer.unlisten(changed)
+
+    async def _tell_revoked(self, devices: set[str]) -> None:
+        """Before closing their sessions, let the disconnected devices acknowledge the
+        registry change (at most TELL_REVOKED seconds): each then knows it was
+        disconnected, says so and stops dialling."""
+        target = self.peer.last_seq()
+
+        def told() -> bool:
+            return all(
+                self.peer.checkpoint(d) >= target for d in devices if self.sessions.is_running(d)
+            )
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(TELL_REVOKED):
+                while not told():  # noqa: ASYNC110 (acks come through several sessions)
+                    await asyncio.sleep(0.02)
 
     async def _seal(self) -> None:
         """Main: seal what it signed or verified, every few seconds (seals.py)."""
@@ -243,7 +280,8 @@ class Node:
         try:
             await self.sessions.run(channel, fingerprint, request.remote)
         except SessionRefused as exc:
-            log.warning("refused a session from %s: %s", request.remote, exc)
+            level = logging.DEBUG if RUNNING_ALREADY in str(exc) else logging.WARNING
+            log.log(level, "refused a session from %s: %s", request.remote, exc)
         response: web.StreamResponse = channel.ws  # type: ignore[assignment]
         return response
 
@@ -254,10 +292,21 @@ class Node:
         url = f"https://{address}{SYNC_PATH}"
         channel = await connect(self._http, url, self.trust.client_ssl)
         fingerprint = tls.peer_fingerprint(channel.ws.get_extra_info("ssl_object"))
-        if self.trust.known(fingerprint) is None:
+        entry = self.trust.known(fingerprint)
+        if entry is None:
             await channel.close()
             raise SessionRefused(f"{address} is not an enrolled device of this company")
-        await self.sessions.run(channel, fingerprint, address)
+        if self.sessions.is_running(entry.device):  # it dialled us first: one session
+            await channel.close()
+            await self.sessions.until_ended(entry.device)
+            return
+        try:
+            await self.sessions.run(channel, fingerprint, address)
+        except SessionRefused as exc:
+            if RUNNING_ALREADY not in str(exc):
+                raise
+            # Both dialled at once and it kept the other connection: no failure.
+            log.debug("%s syncs with us over its own connection", address)
 
     # -- discovery -----------------------------------------------------------------------
 

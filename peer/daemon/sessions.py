@@ -57,6 +57,11 @@ class Sessions:
         state = self.states.get(device)
         return state is not None and state.session is not None
 
+    async def until_ended(self, device: str, poll: float = 1.0) -> None:
+        """Wait while a session with ``device`` runs."""
+        while self.is_running(device):  # noqa: ASYNC110 (sessions end in several ways)
+            await asyncio.sleep(poll)
+
     def traffic(self) -> SessionStats:
         """All traffic so far: ended sessions plus the running ones."""
         total = SessionStats()

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 Authorize = Callable[[Hello], str | None]  # why to refuse a hello, or None
 
 
+RUNNING_ALREADY = "a session with this device is running already"
+
+
 class Trust:
     def __init__(self, peer: Peer, config: Config, identity: tls.Identity) -> None:
         self.peer = peer
@@ -84,7 +87,7 @@ class Trust:
             if hello.role != entry.role:
                 return f"the registry says {entry.device} is {entry.role}, not {hello.role}"
             if running(hello.device):
-                return "a session with this device is running already"
+                return RUNNING_ALREADY
             return None
 
         return authorize

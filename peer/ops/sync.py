@@ -59,6 +59,8 @@ def _health(node: Node, peers: list[dict[str, Any]]) -> tuple[str, str]:
     from a device (in the last day), or catching up. Red: the daemon is not running, or
     no peer is connected and the last attempt failed."""
     connected = [p for p in peers if p["connected"]]
+    if node.revoked:
+        return "red", "disconnected by main: edits made here will not sync"
     if node.config.offline:
         return "yellow", f"working offline since {node.config.offline_since}"
     if not node.serving:

@@ -15,6 +15,7 @@ import pytest
 from roamsync.peer import ops
 from roamsync.peer.daemon import checkout
 from roamsync.peer.daemon.node import Node
+from roamsync.peer.org import registry
 from roamsync.peer.org.config import load_config, save_config
 from roamsync.schema import NodeError, UsageError
 
@@ -147,3 +148,40 @@ async def test_status_log_and_history_name_devices_and_warn_when_main_is_gone(
     logged = await ops.log(office)
     assert {row["name"] for row in logged} >= {"hq"}
     assert all(row["name"] != row["peer"] for row in logged)
+
+
+async def test_two_devices_dialling_each_other_keep_one_session_and_log_no_failure(
+    company: Company,
+) -> None:
+    hq = await company.main()
+    office = await company.add(hq, "office")  # it dials main
+    await until(lambda: len(office.sessions.running()) == 1)
+    waiting: list[str] = []
+    real_wait = hq.sessions.until_ended
+
+    async def until_ended(device: str, poll: float = 1.0) -> None:
+        waiting.append(device)
+        await real_wait(device, poll)
+
+    hq.sessions.until_ended = until_ended  # type: ignore[method-assign]
+    hq.dial(f"127.0.0.1:{office.port}")  # and main dials it: it connects, sees the session
+    await until(lambda: waiting == [office.peer.device])  # and waits for it to end
+    probe = await hq.peer.create("contacts", {"name": "still syncing"})
+    await until(lambda: office.peer.store.view(probe) is not None)
+    for node in (hq, office):
+        assert len(node.sessions.running()) == 1
+        failed = [row for row in await ops.log(node) if row["status"] != "ok"]
+        assert failed == [], failed
+
+
+async def test_a_disconnected_device_says_so_and_stops_dialling(company: Company) -> None:
+    hq = await company.main()
+    laptop = await company.add(hq, "laptop", "travel")
+    await until(lambda: len(laptop.sessions.running()) == 1)
+    await registry.revoke(hq.peer, "laptop")
+    await until(lambda: laptop.revoked)  # the revocation reached it before the session closed
+    await until(lambda: not laptop.serving)
+    info = await ops.status(laptop)
+    assert info["health"] == "red"
+    assert "disconnected by main" in info["reason"]
+    assert not laptop.dialer.addresses  # no more dialling

@@ -84,8 +84,9 @@ async def test_unenrolled_and_revoked_devices_are_refused(company: Company) -> N
     await registry.revoke(hq.peer, "office")
     await until(lambda: hq.sessions.states[office.peer.device].session is None)
     later = await hq.peer.create("contacts", {"name": "after revoke"})
-    office.sessions.last_error = None
-    await until(lambda: office.last_error is not None)  # it dialed again and was refused
+    await until(lambda: not office.serving)  # it learnt it was disconnected, and stopped
+    assert office.revoked
+    assert hq.trust.known(office.identity.fingerprint) is None  # main refuses it
     assert office.peer.store.view(later) is None
 
 
