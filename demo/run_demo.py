@@ -117,10 +117,12 @@ def scenario(root: Path) -> None:
     run("put", office, "contacts", "--id", nordic, "phone=+46 8 123 45")
     run("put", laptop, "contacts", "--id", acme, "phone=+47 99 99 99 99", "notes=Met Kari.")
     run("put", laptop, "contacts", "--id", nordic, "email=sales@nordic.se")
-    for total in ("360.00", "120.00"):
-        order = run("put", laptop, "orders", f"contact={acme}", f"total={total}")
+    for quantity, price in (("3", "120,00"), ("2", "60")):  # prices as people type them
+        order = run("put", laptop, "orders", "contact=Acme AS")  # a reference by name
+        run("put", laptop, "order_lines", f"order={order}", "text=Service visit",
+            f"quantity={quantity}", f"unit_price={price}")  # fmt: skip
         got = json.loads(run("get", laptop, "orders", order, "--json", show=False))
-        print(f"   offline order of {total} has provisional number {got['number']}")
+        print(f"   offline order of {got['total']} (its lines' sum) is {got['number']}")
 
     say("Anna checks in (conflicts: keep central)")
     print(run("online", laptop, "--policy", "central"))
@@ -138,6 +140,10 @@ def scenario(root: Path) -> None:
     print(run("list", hq, "contacts"))
     say("orders: main renumbered the offline ones and kept the provisional number")
     print(run("list", hq, "orders"))
+    print(run("list", hq, "order_lines"))
+    say("search, and an order by its number")
+    print(run("find", hq, "contacts", "acme"))
+    print(run("get", hq, "orders", "1"))
     say("conflict log: main's phone number won the same-field conflict")
     print(run("conflicts", hq))
     say("the laptop's sync log, history and health")

@@ -146,6 +146,24 @@ MODULES: dict[str, Module] = {
             Field("notes", NOTE),
             numbered=True,
         ),
+        _module(  # a quote's lines: its total is their sum (replica.lines)
+            "quote_lines",
+            _ref("quote", "quotes", required=True),
+            _ref("product", "products"),
+            Field("text", S),
+            Field("quantity", NUM, required=True),
+            Field("unit_price", MONEY, required=True),
+            Field("discount", NUM),  # percent
+        ),
+        _module(  # an order's lines: its total is their sum (replica.lines)
+            "order_lines",
+            _ref("order", "orders", required=True),
+            _ref("product", "products"),
+            Field("text", S),
+            Field("quantity", NUM, required=True),
+            Field("unit_price", MONEY, required=True),
+            Field("discount", NUM),  # percent
+        ),
         _module(
             "invoices",
             _ref("order", "orders"),
@@ -200,6 +218,9 @@ MODULES: dict[str, Module] = {
 
 # Modules roamsync writes itself (the device registry, each device's status, the company
 # profile, main's seals): the generic record operations leave them alone.
+# Line modules: (the field naming the parent, the parent's module).
+LINES = {"quote_lines": ("quote", "quotes"), "order_lines": ("order", "orders")}
+
 SYSTEM_MODULES = frozenset({"devices", "device_status", "company", "seals"})
 
 

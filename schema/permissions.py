@@ -39,6 +39,8 @@ TRAVEL_MATRIX: dict[str, tuple[Rule, Rule, Rule, Rule]] = {
     "stock": (Y, N, N, N),
     "quotes": (Y, OWN, Y, OWN),
     "orders": (Y, OWN, Y, OWN),
+    "quote_lines": (Y, OWN, Y, OWN),  # and only on quotes it created (replica.lines)
+    "order_lines": (Y, OWN, Y, OWN),  # and only on orders it created
     "invoices": (Y, N, N, N),
     "projects": (Y, N, N, N),
     "time_registrations": (Y, N, N, N),

@@ -119,8 +119,15 @@ async def check_in(node: Node, policy: str = "central", within: float = 30.0) ->
         "settled": settled,
         "policy": policy,
         "told_peers": told,
-        "conflicts": [c.__dict__ for c in now if c.status != "open"],
+        "conflicts": [_named(c.__dict__, names) for c in now if c.status != "open"],
     }
+
+
+def _named(conflict: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """A conflict with each writer also named as the registry names it."""
+    for version in [*conflict["values"], conflict["winner"]]:
+        version["name"] = names.get(version["device"], version["device"])
+    return conflict
 
 
 def _open_conflicts(node: Node) -> set[tuple[str, str]]:

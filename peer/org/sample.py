@@ -55,8 +55,9 @@ SAMPLE_COMPANY = {
 # The business data the sample invents. Devices, their status and the company profile
 # describe the real installation, so they are left to enrolment and registration.
 # fmt: off
-FILLED = ("contacts", "contact_persons", "products", "stock", "quotes", "orders", "invoices",
-          "projects", "time_registrations", "documents", "activities")
+FILLED = ("contacts", "contact_persons", "products", "stock", "quotes", "quote_lines",
+          "orders", "order_lines", "invoices", "projects", "time_registrations", "documents",
+          "activities")
 # fmt: on
 
 
@@ -265,11 +266,20 @@ class _Sampler:
             fields: dict[str, object] = {"contact": deal.contact.id, "title": deal.title}
             fields |= {"status": status, "total": _money(deal.total), "valid_until": valid_until}
             qid = await self.create("quotes", {**fields, "notes": deal.notes()})
+            await self.add_lines("quote_lines", "quote", qid, deal)
             if status == "accepted":
                 number = self.peer.get("quotes", qid)["number"]
                 date = min(deal.date + dt.timedelta(days=self.rng.randint(1, 20)), SAMPLE_TODAY)
                 won.append(_Deal(deal.contact, date, deal.title, deal.lines, number))
         return won
+
+    async def add_lines(self, module: str, field: str, parent: RecordId, deal: _Deal) -> None:
+        """One line per product of the deal, at its list price: they sum to its total."""
+        for product, quantity in deal.lines:
+            fields: dict[str, object] = {field: parent, "product": product.id}
+            fields["text"] = product.label
+            fields |= {"quantity": quantity, "unit_price": _money(product.price)}
+            await self.create(module, fields)
 
     def quote_status(self, valid_until: dt.date) -> str:
         if valid_until < SAMPLE_TODAY:
@@ -284,6 +294,7 @@ class _Sampler:
             fields: dict[str, object] = {"contact": deal.contact.id, "title": deal.title}
             fields |= {"status": status, "total": _money(deal.total), "order_date": deal.date}
             oid = await self.create("orders", {**fields, "notes": deal.notes()})
+            await self.add_lines("order_lines", "order", oid, deal)
             if status == "invoiced":
                 await self.add_invoice(oid, deal)
 

@@ -38,8 +38,9 @@ from roamsync.peer.replica.arrival import (
 )
 from roamsync.peer.replica.numbering import Numbering
 from roamsync.peer.replica.preparer import Preparer
-from roamsync.peer.replica.records import Records
+from roamsync.peer.replica.records import Records, load_view
 from roamsync.peer.replica.rows import oversized, violation
+from roamsync.schema.modules import LINES
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,23 @@ class Merger:
         if keys is None or keys.role(source) == "main":
             return None
         return verify_state(record_id, state, keys, known)
+
+    def _line_problem(self, arrival: Arrival) -> str | None:
+        """A new line a travel device made on a quote or order it did not create (known
+        here; one whose parent has not come yet is taken, see README)."""
+        keys, row = self.keys, arrival.row
+        if arrival.module not in LINES or keys is None or row is None:
+            return None
+        view = load_view(row.view)
+        creator = str(view.get("creator"))
+        field, parent_module = LINES[arrival.module]
+        parent = view["fields"].get(field)
+        if keys.role(creator) != "travel" or not isinstance(parent, str):
+            return None
+        owner = self.records.creator_of(parent)
+        if owner is not None and owner != creator:
+            return f"a travel device adds lines only to {parent_module} it created itself"
+        return None
 
     def _ahead(self, latest: int) -> str | None:
         if not self.refuse_future:
@@ -203,7 +221,7 @@ class Merger:
             forged = (
                 None if arrival.verified else self._forged(record_id, arrival.row.state, source)
             )
-            why = forged or self._ahead(arrival.latest)
+            why = forged or self._ahead(arrival.latest) or self._line_problem(arrival)
             if why is not None:
                 arrival = arrival._replace(outcome=REJECTED, reason=why)
         if arrival.outcome == MALFORMED:

@@ -36,6 +36,7 @@ from roamsync.peer.record import RecordDoc, Signer
 from roamsync.peer.replica.cache import DocCache
 from roamsync.peer.replica.conflicts import Conflict, ConflictLog
 from roamsync.peer.replica.feed import ChangeFeed
+from roamsync.peer.replica.lines import PARENTS, with_totals
 from roamsync.peer.replica.merge import Merger
 from roamsync.peer.replica.numbering import Numbering
 from roamsync.peer.replica.preparer import Preparer
@@ -228,13 +229,24 @@ class Peer(Syncing):
         """The resolved fields of a record, plus ``id``."""
         self._check_open()
         mod = get_module(module)
-        return present(mod, self.records.live_view(module, record_id))
+        record = [present(mod, self.records.live_view(module, record_id))]
+        return self._totals(module, record)[0]
 
     def list(self, module: str) -> RecordViews:
         """All live records of a module, ordered by id."""
         self._check_open()
         mod = get_module(module)
-        return [present(mod, load_view(raw)) for raw in self.store.views(module)]
+        return self._totals(
+            module, [present(mod, load_view(raw)) for raw in self.store.views(module)]
+        )
+
+    def _totals(self, module: str, records: RecordViews) -> RecordViews:
+        """Quotes and orders with their total the sum of their lines (replica.lines)."""
+        if module not in PARENTS:
+            return records
+        lines_module = PARENTS[module][0]
+        lines = [load_view(raw)["fields"] for raw in self.store.views(lines_module)]
+        return with_totals(module, records, lines)
 
     def find(self, module: str, number: str) -> RecordViews:
         """Quotes or orders whose final or provisional number is ``number``."""

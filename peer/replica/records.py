@@ -21,6 +21,7 @@ from roamsync.peer.record import RecordContent, RecordDoc, Signer, signed_claim
 from roamsync.peer.replica.arrival import Arrival
 from roamsync.peer.replica.cache import DocCache
 from roamsync.peer.replica.feed import ChangeFeed
+from roamsync.peer.replica.lines import check_parent
 from roamsync.peer.replica.rows import Ignored, ignored, search_text, view_row
 from roamsync.peer.store import Meta, Rejection, Store
 from roamsync.peer.store.meta import Entries
@@ -113,6 +114,11 @@ class Records:
             if field is None or field.type is not FieldType.REFERENCE or value is None:
                 continue
             self.live_view(str(field.target), str(value))
+        check_parent(self.role, self.device, mod.name, values, self.creator_of)
+
+    def creator_of(self, record_id: str) -> str | None:
+        view = self.view(record_id)
+        return None if view is None else view.get("creator")
 
     # -- writing ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,19 @@ async def test_a_forged_seal_is_refused(office: Office, as_main: bool) -> None:
         assert any(r.record == seal for r in node.peer.rejections())
     probe = await o.hq.peer.create("contacts", {"name": "still serving"})
     await until(lambda: o.office.peer.store.view(probe) is not None)
+
+
+async def test_a_line_on_another_devices_order_is_refused(office: Office) -> None:
+    """Lines follow their order: a travel device adds them only to orders it created,
+    so its line on the office's order is refused; one on its own order is taken."""
+    o = office
+    values = {"order": o.order, "quantity": 1, "unit_price": "0.01"}
+    line = "line-forged"
+    update = o.mallory.create_as(line, "order_lines", o.mallory.device, "travel", values)
+    assert await o.mallory.send(o.hq, [(line, update)]) > 0
+    assert o.hq.peer.store.view(line) is None
+    assert any("orders it created" in r.reason for r in o.hq.peer.rejections())
+    own = {"order": o.laptop_order, "quantity": 2, "unit_price": "5.00"}
+    fine = o.mallory.create_as("line-own", "order_lines", o.mallory.device, "travel", own)
+    assert await o.mallory.send(o.hq, [("line-own", fine)]) > 0
+    assert o.hq.peer.get("orders", o.laptop_order)["total"] == Decimal("10.00")

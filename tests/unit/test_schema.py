@@ -235,7 +235,9 @@ PRODUCT_MODULES = {
     "products",
     "stock",
     "quotes",
+    "quote_lines",
     "orders",
+    "order_lines",
     "invoices",
     "projects",
     "time_registrations",
@@ -405,6 +407,8 @@ EXPECTED_TRAVEL = {
     "time_registrations": (Y, N, N, N),
     "quotes": (Y, OWN, Y, OWN),
     "orders": (Y, OWN, Y, OWN),
+    "quote_lines": (Y, OWN, Y, OWN),  # and only on its own quotes (test_lines.py)
+    "order_lines": (Y, OWN, Y, OWN),
 }
 
 
