@@ -231,9 +231,9 @@ def delete(folder: Path, module: str, record_id: str) -> None:
 @main.command()
 @DIR
 @click.argument("module")
-@click.argument("record_id", metavar="ID")
+@click.argument("record_id", metavar="REF")
 def undelete(folder: Path, module: str, record_id: str) -> None:
-    """Bring back a deleted record."""
+    """Bring back a deleted record (REF: its id, or a quote's or order's number)."""
     run(invoke(folder, ops.restore, module=module, id=record_id))
     say(f"restored {module} {record_id}")
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.ops.args import Fields, Ref, Text
+from roamsync.peer.replica.records import load_view
 from roamsync.schema import PermissionDeniedError, RecordNotFoundError, UsageError, get_module
 from roamsync.schema.modules import SYSTEM_MODULES
 
@@ -86,9 +87,16 @@ async def delete(node: Node, module: Ref, id: Ref) -> dict[str, str]:
 
 
 async def restore(node: Node, module: Ref, id: Ref) -> Record:
-    """Bring back a deleted record (by its id), with every edit it had."""
-    await node.peer.restore(_business(module), id)
-    return node.peer.get(module, id)
+    """Bring back a deleted record (``id``: its id, or a quote's or order's number), with
+    every edit it had."""
+    rid = id
+    if node.peer.store.view(id) is None and get_module(_business(module)).numbered:
+        found = [load_view(v) for v in node.peer.store.find_number(module, id, deleted=True)]
+        deleted = [str(v["id"]) for v in found if v["deleted"]]
+        if len(deleted) == 1:
+            rid = deleted[0]
+    await node.peer.restore(_business(module), rid)
+    return node.peer.get(module, rid)
 
 
 async def get(node: Node, module: Ref, id: Ref, labels: bool = False) -> Record:

@@ -73,8 +73,13 @@ class MemoryStore:
     def views(self, module: str) -> list[bytes]:
         return [r.view for r in self._live(module)]
 
-    def find_number(self, module: str, number: str) -> list[bytes]:
-        return [r.view for r in self._live(module) if number in (r.number, r.provisional)]
+    def find_number(self, module: str, number: str, deleted: bool = False) -> list[bytes]:
+        rows = [r for _, r in self.rows.values() if r.module == module] if deleted else None
+        return [
+            r.view
+            for r in (rows if rows is not None else self._live(module))
+            if number in (r.number, r.provisional)
+        ]
 
     def numbers(self, module: str) -> list[str]:
         return [

@@ -289,8 +289,8 @@ class SqliteStore(SearchIndex):
         sql = "SELECT view FROM records WHERE module = ? AND deleted = 0 ORDER BY id"
         return [bytes(v) for (v,) in self._rows(sql, module)]
 
-    def find_number(self, module: str, number: str) -> list[bytes]:
-        live = "SELECT view FROM records WHERE module = ? AND deleted = 0"
+    def find_number(self, module: str, number: str, deleted: bool = False) -> list[bytes]:
+        live = "SELECT view FROM records WHERE module = ?" + ("" if deleted else " AND deleted = 0")
         sql = f"{live} AND number = ? UNION {live} AND provisional = ?"  # one index each
         return [bytes(v) for (v,) in self._rows(sql, module, number, module, number)]
 

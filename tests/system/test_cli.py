@@ -77,6 +77,8 @@ def test_records_by_number_and_name_with_references_named(tmp_path: Path) -> Non
     ]
     roamsync("delete", hq, "orders", "2")
     assert "RecordNotFoundError" in roamsync("get", hq, "orders", "2", ok=False)
+    roamsync("undelete", hq, "orders", "2")  # by its number, deleted
+    assert json.loads(roamsync("get", hq, "orders", "2", "--json"))["contact"] == acme
     assert "RED: the daemon is not running" in roamsync("status", hq)
 
 
