@@ -7,6 +7,7 @@ stopped with SIGTERM (which must exit cleanly) or SIGKILL; every wait is bounded
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sqlite3
 import subprocess
@@ -59,13 +60,14 @@ class Daemons:
         self.ports: dict[str, int] = {}
         self.company = f"Acme {uuid.uuid4().hex[:8]}"
 
-    def serve(self, name: str, *extra: str) -> int:
+    def serve(self, name: str, *extra: str, env: dict[str, str] | None = None) -> int:
         log = open(self.root / f"{name}.out", "w")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen(
             [*ROAMSYNC, "serve", str(self.root / name), *extra],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         self.procs[name] = proc
         assert proc.stdout is not None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import signal
 from typing import TYPE_CHECKING, Any
 
 from roamsync.peer.org import registry
@@ -85,6 +87,7 @@ async def check_in(node: Node, policy: str = "central", within: float = 30.0) ->
         config.checking_in_changes = node.peer.store.count_feed(config.offline_seq, "")
         save_config(node.folder, config)
     changes = config.checking_in_changes
+    _crash_point("noted")
     if not node.serving:
         await node.start_network()
     try:
@@ -98,13 +101,17 @@ async def check_in(node: Node, policy: str = "central", within: float = 30.0) ->
     except BaseException:
         await node.stop_network()
         raise
+    _crash_point("synced")
     downloaded = sum(s.stats.changed_here for s in node.sessions.running())
     open_before = _open_conflicts(node)
     settled = await node.peer.apply_policy(policy)
+    _crash_point("settled")
     await _set_status(node, offline=False, since="")
+    _crash_point("status")
     config.offline, config.offline_since, config.checking_in = False, "", ""
     config.offline_seq = config.checking_in_changes = 0
     save_config(node.folder, config)
+    _crash_point("config")
     told = True
     try:
         await wait_synced(node, within)
@@ -121,6 +128,16 @@ async def check_in(node: Node, policy: str = "central", within: float = 30.0) ->
         "told_peers": told,
         "conflicts": [_named(c.__dict__, names) for c in now if c.status != "open"],
     }
+
+
+CRASH_ENV = "ROAMSYNC_CRASH_AT"  # tests: the daemon kills itself after this check-in step
+
+
+def _crash_point(step: str) -> None:
+    """Fault injection for the tests: SIGKILL this process after ``step`` of a check-in
+    when ``ROAMSYNC_CRASH_AT`` names it (never set in normal use)."""
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _named(conflict: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
