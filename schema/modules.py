@@ -197,6 +197,14 @@ MODULES: dict[str, Module] = {
             "seals",
             Field("hashes", S, required=True),  # base64 of 16-byte BLAKE2b digests
         ),
+        _module(  # web users (peer/org/users.py): written by main, replicated to every peer
+            "users",
+            Field("email", S, required=True),  # the login name; never changes
+            Field("name", S),
+            Field("role", S, required=True),  # admin | office | read-only
+            Field("status", S, required=True),  # invited | active | locked | disabled
+            Field("password", S),  # Argon2id hash, set when the user accepts
+        ),
         _module(  # the company profile (one record, id "company"), written by main
             "company",
             Field("name", S, required=True),
@@ -221,7 +229,7 @@ MODULES: dict[str, Module] = {
 # Line modules: (the field naming the parent, the parent's module).
 LINES = {"quote_lines": ("quote", "quotes"), "order_lines": ("order", "orders")}
 
-SYSTEM_MODULES = frozenset({"devices", "device_status", "company", "seals"})
+SYSTEM_MODULES = frozenset({"devices", "device_status", "company", "seals", "users"})
 
 
 def get_module(name: str) -> Module:

@@ -47,10 +47,11 @@ TRAVEL_MATRIX: dict[str, tuple[Rule, Rule, Rule, Rule]] = {
     "devices": (Y, N, N, N),
     "company": (Y, N, N, N),
     "seals": (Y, N, N, N),
+    "users": (Y, N, N, N),
     "device_status": (Y, OWN, Y, OWN),
 }
 # Modules only main may write, whatever the role of the writer otherwise allows.
-MAIN_ONLY = frozenset({"devices", "company", "seals"})
+MAIN_ONLY = frozenset({"devices", "company", "seals", "users"})
 # Modules where every device writes only the records it created itself.
 OWN_ONLY = frozenset({"device_status"})
 _OPS: tuple[Operation, ...] = get_args(Operation)

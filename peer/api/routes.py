@@ -69,6 +69,10 @@ ROUTES = (
     Route("GET", "/company", ops.company),
     Route("POST", "/company", ops.register_company),
     Route("POST", "/backup", ops.backup),
+    Route("GET", "/users", ops.users),
+    Route("POST", "/users/invite", ops.user_invite),
+    Route("POST", "/users/status", ops.user_status),
+    Route("POST", "/users/accept", ops.user_accept),
     Route("POST", "/import/{module}", ops.import_records),
 )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from roamsync.peer.cli import data as _data  # noqa: F401 (registers user, import, backup...)
 from roamsync.peer.cli import serve as _serve  # noqa: F401 (registers the serve command)
 from roamsync.peer.cli.commands import main
 from roamsync.peer.cli.run import fail

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -17,7 +16,6 @@ from typing import Any, cast
 import click
 
 from roamsync.peer import ops
-from roamsync.peer.api.wire import to_json
 from roamsync.peer.cli.render import cell, conflict_table, echo, fields_of, say, shout
 from roamsync.peer.cli.run import fail, invoke, run
 from roamsync.peer.ops.records import Record
@@ -386,76 +384,6 @@ def log_(folder: Path, as_json: bool) -> None:
 def history(folder: Path, as_json: bool) -> None:
     """Records uploaded and downloaded per day over the last 7 days."""
     echo(run(invoke(folder, ops.history)), as_json, ["day", "name", "up", "down", "last"])
-
-
-@main.command(name="import")
-@DIR
-@click.argument("module")
-@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--skip-bad", is_flag=True, help="Import the good rows even if some are bad.")
-@JSON
-def import_(folder: Path, module: str, file: Path, skip_bad: bool, as_json: bool) -> None:
-    """Create a MODULE record for each row of a CSV FILE (header row: field names, and
-    optionally id). Money as 12.50 or 12,50, dates as 2026-12-31 or 31.12.2026,
-    references by id, number or exact name. Nothing is written if a row is bad,
-    unless --skip-bad; bad rows are listed with their line and field."""
-    args = {"module": module, "file": str(file.resolve()), "skip_bad": skip_bad}
-    report = run(invoke(folder, ops.import_records, **args))
-    if as_json:
-        echo(report, True)
-    else:
-        for row in report["bad"]:
-            say(f"line {row['line']}: {row['field'] or '-'}: {row['error']}", err=True)
-        if report["bad_rows"] > len(report["bad"]):
-            say(f"... and {report['bad_rows'] - len(report['bad'])} more bad rows", err=True)
-        say(f"imported {report['imported']} of {report['rows']} rows into {module}")
-    if report["bad_rows"] and not skip_bad:
-        say("nothing was imported: fix the rows above, or import the rest with --skip-bad")
-        raise SystemExit(2)
-
-
-@main.command()
-@DIR
-@click.argument("module")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
-def export(folder: Path, module: str, fmt: str, output: Path | None) -> None:
-    """Write a module's live records as CSV (id and every field) or JSON; import reads
-    the CSV back."""
-    records = run(invoke(folder, ops.list_records, module=module))
-    text = ops.to_csv(module, records) if fmt == "csv" else to_json(records).decode() + "\n"
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        say(f"wrote {len(records)} {module} records to {output}", err=True)
-
-
-@main.command()
-@DIR
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def backup(folder: Path, file: Path) -> None:
-    """Copy DIR (store, configuration, keys) into FILE, consistently, even while serve runs.
-
-    FILE is as secret as DIR (mode 0600). `roamsync restore FILE NEWDIR` brings it back."""
-    done = run(invoke(folder, ops.backup, file=str(file.resolve())))
-    say(f"backed up {done['records']} records to {done['file']} ({done['bytes']:,} bytes)")
-
-
-@main.command()
-@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@DIR
-def restore(file: Path, folder: Path) -> None:
-    """Make the new data directory DIR from a backup FILE; then `roamsync serve DIR`.
-
-    It rejoins the company as the same device with a new store: its peers send it
-    everything changed since the backup (deletions included). A restored main gives
-    no final number until it has synced with every active device (status says whom
-    it waits for), so no number is handed out twice."""
-    done = run(ops.restore_directory(folder, str(file)))
-    say(f"restored {done['device']} ({done['role']}) into {done['folder']}")
 
 
 @main.command()

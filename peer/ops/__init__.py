@@ -12,6 +12,7 @@ directory's node, opened for the call, when it does not: the same function
 either way.
 """
 
+from roamsync.peer.ops.people import user_accept, user_invite, user_status, users
 from roamsync.peer.ops.records import (
     create,
     delete,
@@ -77,4 +78,8 @@ __all__ = [
     "status",
     "to_csv",
     "update",
+    "user_accept",
+    "user_invite",
+    "user_status",
+    "users",
 ]

@@ -111,3 +111,22 @@ def test_delete_and_undelete(tmp_path: Path) -> None:
     assert "RecordNotFoundError" in roamsync("get", hq, "contacts", acme, ok=False)
     assert "restored" in roamsync("undelete", hq, "contacts", acme)
     assert json.loads(roamsync("get", hq, "contacts", acme, "--json"))["name"] == "Acme AS"
+
+
+def test_web_users_on_main(tmp_path: Path) -> None:
+    hq = tmp_path / "hq"
+    roamsync("init", hq, "--device", "hq", "--role", "main", "--company", "Acme")
+    out = roamsync("user", "invite", hq, "Kari@Acme.no", "--role", "admin", "--name", "Kari")
+    code = out.splitlines()[1]
+    assert f"/accept/{code}" in out
+    [kari] = json.loads(roamsync("user", "list", hq, "--json"))
+    assert (kari["email"], kari["role"], kari["status"], kari["accepted"]) == (
+        "kari@acme.no",
+        "admin",
+        "invited",
+        False,
+    )
+    assert "kari@acme.no is locked" in roamsync("user", "lock", hq, "kari@acme.no")
+    assert "not accepted" in roamsync("user", "unlock", hq, "kari@acme.no", ok=False)
+    assert "is disabled" in roamsync("user", "disable", hq, "kari@acme.no")
+    assert "e-mail address" in roamsync("user", "invite", hq, "kari", "--role", "admin", ok=False)

@@ -28,6 +28,7 @@ from roamsync.schema import (
     validate_fields,
 )
 from roamsync.schema.fields import JsonValue, decode_value, encode_value
+from roamsync.schema.modules import SYSTEM_MODULES
 from roamsync.schema.permissions import Operation
 
 STRING = Field("s", FieldType.STRING)
@@ -245,7 +246,7 @@ PRODUCT_MODULES = {
 
 
 def test_every_product_module_exists() -> None:
-    assert set(MODULES) == PRODUCT_MODULES | {"devices", "device_status", "company", "seals"}
+    assert set(MODULES) == PRODUCT_MODULES | SYSTEM_MODULES
     for name in PRODUCT_MODULES:
         assert get_module(name).name == name
 
