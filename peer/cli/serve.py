@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from aiohttp import web
 from tqdm import tqdm
 
 from roamsync.peer.api.server import start_api
@@ -23,6 +24,7 @@ from roamsync.peer.daemon.node import Node
 from roamsync.peer.org.config import DAEMON, LOG
 from roamsync.peer.store import SqliteStore
 from roamsync.peer.store.files import private_opener
+from roamsync.peer.web.app import make_app
 from roamsync.schema import StoreDamagedError, UsageError
 
 log = logging.getLogger("roamsync")
@@ -45,6 +47,11 @@ log = logging.getLogger("roamsync")
     is_flag=True,
     help="Let anyone on this computer read /metrics without the token (for Prometheus).",
 )
+@click.option("--web", is_flag=True, help="Serve the web pages too (prints their address).")
+@click.option("--web-port", type=click.IntRange(0, 65535), default=7480, show_default=True)
+@click.option(
+    "--web-listen", default="127.0.0.1", show_default=True, help="Address of the web pages."
+)
 def serve(
     folder: Path,
     peers: tuple[str, ...],
@@ -52,11 +59,23 @@ def serve(
     anti_entropy: float | None,
     progress: bool | None,
     open_metrics: bool,
+    web: bool,
+    web_port: int,
+    web_listen: str,
 ) -> None:
     """Run the device headless: sync with peers until SIGTERM or Ctrl-C."""
+    if web and web_listen not in LOOPBACK:
+        raise click.UsageError(
+            "the web pages are served on this computer only for now (127.0.0.1): "
+            "serving them on the LAN needs HTTPS, which is not built yet"
+        )
     _log_to_file(folder)
     show = sys.stderr.isatty() if progress is None else progress
-    run(_serve(folder, list(peers), not no_discovery, anti_entropy, show, open_metrics))
+    pages = (web_listen, web_port) if web else None
+    run(_serve(folder, list(peers), not no_discovery, anti_entropy, show, open_metrics, pages))
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _log_to_file(folder: Path) -> None:
@@ -101,6 +120,7 @@ async def _serve(
     anti_entropy: float | None,
     progress: bool,
     open_metrics: bool = False,
+    pages: tuple[str, int] | None = None,
 ) -> None:
     node = await Node.open(folder)
     if node.config.offline and peers:
@@ -124,11 +144,18 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = None
+    runner = web_runner = None
     try:
         await node.start(discovery=discovery and node.config.discovery)
         runner = await start_api(node, open_metrics)
         say(f"serving {node.config.name} ({node.peer.role}) on {node.config.listen}:{node.port}")
+        if pages is not None:
+            web_runner = web.AppRunner(make_app(node), access_log=None)
+            await web_runner.setup()
+            site = web.TCPSite(web_runner, pages[0], pages[1])
+            await site.start()
+            port = web_runner.addresses[0][1]
+            say(f"web: http://{'[::1]' if pages[0] == '::1' else pages[0]}:{port}/")
         sys.stdout.flush()
         await stop.wait()
         log.info("shutting down")
@@ -137,6 +164,8 @@ async def _serve(
             bars.close()
         if runner is not None:
             await runner.cleanup()
+        if web_runner is not None:
+            await web_runner.cleanup()
         await node.stop()
         with contextlib.suppress(FileNotFoundError):
             (folder / DAEMON).unlink()

@@ -160,6 +160,13 @@ def _user(peer: Peer, email: str) -> User:
     )
 
 
+def may_log_in(peer: Peer, email: str) -> bool:
+    """Whether the account is active here (not locked, disabled or locked on this peer)."""
+    record = _record(peer, email)
+    locked_here = peer.store.meta(LOCKED_HERE + email) == _mark(peer, email)
+    return record is not None and record["status"] == "active" and not locked_here
+
+
 async def authenticate(peer: Peer, email: str, password: str) -> User | None:
     """The user, if ``password`` is theirs and the account may log in; else None (and a
     failure counted: the fifth in a row locks the account)."""

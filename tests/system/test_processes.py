@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from roamsync.peer.cli import main
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org.config import load_config, save_config
 
@@ -152,3 +155,19 @@ def test_the_travel_scenario_through_the_cli(daemons: Daemons) -> None:
     trace = (laptop / "roamsync.log").read_text()
     assert "Changes(upto=" in trace  # the trace log shows every frame
     assert "session with" in trace
+
+
+def test_serve_web_prints_the_address_of_the_pages(daemons: Daemons) -> None:
+    daemons.init("hq", "main")
+    daemons.serve("hq", "--no-discovery", "--web", "--web-port", "0")
+    stdout = daemons.procs["hq"].stdout
+    assert stdout is not None
+    line = stdout.readline().strip()
+    assert line.startswith("web: http://127.0.0.1:"), line
+    with urllib.request.urlopen(line.removeprefix("web: ") + "login", timeout=10) as page:
+        assert "Log in" in page.read().decode()
+    refused = CliRunner().invoke(
+        main, ["serve", str(daemons.root / "hq"), "--web-listen", "0.0.0.0", "--web"]
+    )
+    assert refused.exit_code != 0
+    assert "HTTPS" in refused.output

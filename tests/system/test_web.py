@@ -1,0 +1,144 @@
+"""The web pages' login and guard (issue 14, first part), over HTTP with aiohttp's test
+client: no data without a session, CSRF and Origin on every POST, lockout, idle expiry,
+logout, lock ends sessions, values shown as text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from roamsync.peer.daemon.node import Node
+from roamsync.peer.org import users
+from roamsync.peer.web.app import make_app
+from roamsync.peer.web.sessions import IDLE, WebSessions
+
+from conftest import Company
+
+pytestmark = pytest.mark.xdist_group("daemons")
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Clock:
+    now: float = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Web:
+    hq: Node
+    client: TestClient  # type: ignore[type-arg]
+    clock: Clock
+
+    @property
+    def origin(self) -> dict[str, str]:
+        return {"Origin": f"http://{self.client.host}:{self.client.port}"}
+
+    async def csrf(self, path: str = "/login") -> str:
+        page = await (await self.client.get(path)).text()
+        found = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert found, page
+        return found.group(1)
+
+    async def login(self, email: str = "kari@acme.no", password: str = PASSWORD) -> int:
+        token = await self.csrf()
+        form = {"email": email, "password": password, "csrf": token}
+        response = await self.client.post(
+            "/login", data=form, headers=self.origin, allow_redirects=False
+        )
+        return response.status
+
+
+@pytest.fixture
+async def web(company: Company) -> AsyncIterator[Web]:
+    hq = await company.main()
+    await users.accept(hq.peer, await users.invite(hq.peer, "kari@acme.no", "admin"), PASSWORD)
+    clock = Clock()
+    app = make_app(hq, WebSessions(hq.peer, clock=clock))
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    yield Web(hq, client, clock)
+    await client.close()
+
+
+async def test_no_session_no_data(web: Web) -> None:
+    for path in ("/", "/records/contacts"):
+        response = await web.client.get(path, allow_redirects=False)
+        assert response.status == 302
+        assert response.headers["Location"] == "/login"
+
+
+async def test_log_in_see_the_dashboard_log_out(web: Web) -> None:
+    assert await web.login() == 302
+    page = await (await web.client.get("/")).text()
+    assert "GREEN" in page or "YELLOW" in page or "RED" in page
+    token = await web.csrf("/")
+    out = await web.client.post("/logout", data={"csrf": token}, headers=web.origin)
+    assert out.status == 200  # followed to the login page
+    again = await web.client.get("/", allow_redirects=False)
+    assert again.status == 302  # the old cookie no longer opens anything
+
+
+async def test_a_post_from_another_site_or_without_the_token_is_refused(web: Web) -> None:
+    token = await web.csrf()
+    form = {"email": "kari@acme.no", "password": PASSWORD, "csrf": token}
+    evil = await web.client.post("/login", data=form, headers={"Origin": "https://evil.example"})
+    assert evil.status == 403
+    none = await web.client.post("/login", data=form)  # no Origin, no Referer
+    assert none.status == 403
+    wrong = await web.client.post("/login", data={**form, "csrf": "x"}, headers=web.origin)
+    assert wrong.status == 403
+
+
+async def test_another_host_gets_nothing(web: Web) -> None:
+    response = await web.client.get("/login", headers={"Host": "evil.example"})
+    assert response.status == 403
+
+
+async def test_five_failures_lock_the_account(web: Web) -> None:
+    for _ in range(5):
+        assert await web.login(password="wrong password") == 200  # the form again
+    assert await web.login() == 200  # locked: the right password no longer works
+    page = await (await web.client.get("/login")).text()
+    assert "Log in" in page
+
+
+async def test_idle_sessions_end(web: Web) -> None:
+    assert await web.login() == 302
+    web.clock.now += IDLE - 5
+    assert (await web.client.get("/", allow_redirects=False)).status == 200
+    web.clock.now += IDLE + 1
+    assert (await web.client.get("/", allow_redirects=False)).status == 302
+
+
+async def test_locking_a_user_ends_their_session(web: Web) -> None:
+    assert await web.login() == 302
+    await users.set_status(web.hq.peer, "kari@acme.no", "locked")
+    assert (await web.client.get("/", allow_redirects=False)).status == 302
+
+
+async def test_values_are_shown_as_text_and_search_syntax_is_harmless(web: Web) -> None:
+    await web.hq.peer.create("contacts", {"name": "<script>alert(1)</script> AS"})
+    assert await web.login() == 302
+    page = await (await web.client.get("/records/contacts")).text()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;" in page
+    for text in ('" OR 1=1 --', "name:*", "'; DROP TABLE records; --", "NEAR(a b)"):
+        response = await web.client.get("/records/contacts", params={"q": text})
+        assert response.status == 200
+
+
+async def test_accepting_an_invitation_sets_the_password(web: Web) -> None:
+    code = await users.invite(web.hq.peer, "ola@acme.no", "office")
+    path = f"/accept/{code}"
+    token = await web.csrf(path)
+    form = {"password": "another long pass", "again": "another long pass", "csrf": token}
+    done = await web.client.post(path, data=form, headers=web.origin, allow_redirects=False)
+    assert done.status == 302
+    assert await web.login("ola@acme.no", "another long pass") == 302
