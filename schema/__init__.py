@@ -34,7 +34,14 @@ from roamsync.schema.errors import (
     ValueTooLargeError,
     WorkerError,
 )
-from roamsync.schema.fields import Field, FieldType, JsonValue, device_name, parse_input
+from roamsync.schema.fields import (
+    Field,
+    FieldType,
+    JsonValue,
+    as_typed,
+    device_name,
+    parse_input,
+)
 from roamsync.schema.modules import MODULES, Module, get_module, validate_fields
 from roamsync.schema.permissions import ROLES, TRAVEL_MATRIX, Role, allowed, check
 
@@ -80,6 +87,7 @@ __all__ = [
     "ValueTooLargeError",
     "WorkerError",
     "allowed",
+    "as_typed",
     "check",
     "device_name",
     "get_module",

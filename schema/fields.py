@@ -155,6 +155,16 @@ _YES = frozenset({"yes", "y", "true", "1", "ja", "j"})
 _NO = frozenset({"no", "n", "false", "0", "nei"})
 
 
+def as_typed(value: object) -> str:
+    """A value as a person would type it (what :func:`parse_input` reads back): empty for
+    none, ``yes``/``no`` for booleans, else its text (money ``12.50``, dates ISO)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def parse_input(module: str, field: Field, text: str) -> object:
     """What a person typed (the command line, a CSV file) as the value ``encode_value``
     takes: numbers with a point or a comma, money as ``12.50`` or ``12,50``, dates as

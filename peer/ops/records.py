@@ -103,7 +103,7 @@ async def get(node: Node, module: Ref, id: Ref, labels: bool = False) -> Record:
     """One live record (``id``: its id; a quote's or order's number; an exact name;
     ``labels``: references as ``label (id)``)."""
     record = node.peer.get(module, record_id(node, module, id))
-    return _labelled(node, module, [record])[0] if labels else record
+    return label_references(node, module, [record])[0] if labels else record
 
 
 async def list_records(node: Node, module: Ref, labels: bool = False) -> list[Record]:
@@ -111,7 +111,7 @@ async def list_records(node: Node, module: Ref, labels: bool = False) -> list[Re
     (``labels``: references as ``label (id)``)."""
     records = node.peer.list(module)
     if labels:
-        _labelled(node, module, records)
+        label_references(node, module, records)
     if get_module(module).numbered:
         records.sort(key=_by_number)
     else:
@@ -128,7 +128,7 @@ def _by_number(record: Record) -> tuple[int, int, str, str]:
     return (1, int(count) if count.isdigit() else 0, head, record["id"])
 
 
-def _labelled(node: Node, module: str, records: list[Record]) -> list[Record]:
+def label_references(node: Node, module: str, records: list[Record]) -> list[Record]:
     """The records with each reference shown as ``label (id)``: the referenced record's
     number, else its name (for tables people read)."""
     refs = [f.name for f in get_module(module).fields.values() if f.target]

@@ -32,6 +32,7 @@ from roamsync.schema import (
     SchemaError,
     UnknownFieldError,
     UsageError,
+    as_typed,
     get_module,
     parse_input,
     validate_fields,
@@ -147,13 +148,5 @@ def to_csv(module: str, records: list[Record]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(names)
     for record in records:
-        writer.writerow([_cell(record.get(name)) for name in names])
+        writer.writerow([as_typed(record.get(name)) for name in names])
     return out.getvalue()
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)

@@ -21,12 +21,13 @@ from urllib.parse import urlsplit
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from roamsync.peer import ops
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org import users
-from roamsync.peer.web.sessions import WebSession, WebSessions
+from roamsync.peer.web import records
+from roamsync.peer.web.base import FORM, NODE, SESSION, SESSIONS, context
+from roamsync.peer.web.sessions import WebSessions
 from roamsync.schema import MODULES, RoamsyncError, get_module
 from roamsync.schema.modules import SYSTEM_MODULES
 
@@ -34,12 +35,11 @@ COOKIE = "roamsync_session"
 CSRF_COOKIE = "roamsync_csrf"
 PAGE = 50  # records per list page
 FAILURE_DELAY = 0.5  # seconds every failed login waits
-NODE = web.AppKey("node", Node)
-SESSIONS = web.AppKey("sessions", WebSessions)
-SESSION = web.RequestKey("session", WebSession)  # absent: no session
-FORM = web.RequestKey("form", MultiDictProxy)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+routes = web.RouteTableDef()
 
 
 def make_app(node: Node, sessions: WebSessions | None = None) -> web.Application:
@@ -48,13 +48,8 @@ def make_app(node: Node, sessions: WebSessions | None = None) -> web.Application
     app[SESSIONS] = sessions or WebSessions(node.peer)
     loader = jinja2.PackageLoader("roamsync.peer.web", "templates")
     aiohttp_jinja2.setup(app, loader=loader, autoescape=jinja2.select_autoescape(default=True))
-    app.router.add_get("/login", login_page)
-    app.router.add_post("/login", login)
-    app.router.add_post("/logout", logout)
-    app.router.add_get("/accept/{code}", accept_page)
-    app.router.add_post("/accept/{code}", accept)
-    app.router.add_get("/", dashboard)
-    app.router.add_get("/records/{module}", record_list)
+    app.add_routes(routes)
+    app.add_routes(records.routes)
     return app
 
 
@@ -97,10 +92,12 @@ def _with_csrf_cookie(request: web.Request, page: str, context: dict[str, Any]) 
     return response
 
 
+@routes.get("/login")
 async def login_page(request: web.Request) -> web.Response:
     return _with_csrf_cookie(request, "login.html", {"error": None})
 
 
+@routes.post("/login")
 async def login(request: web.Request) -> web.Response:
     form = request[FORM]
     node = request.app[NODE]
@@ -117,6 +114,7 @@ async def login(request: web.Request) -> web.Response:
     raise response
 
 
+@routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
     request.app[SESSIONS].end(request.cookies.get(COOKIE, ""))
     response = web.HTTPFound("/login")
@@ -124,10 +122,12 @@ async def logout(request: web.Request) -> web.Response:
     raise response
 
 
+@routes.get("/accept/{code}")
 async def accept_page(request: web.Request) -> web.Response:
     return _with_csrf_cookie(request, "accept.html", {"error": None})
 
 
+@routes.post("/accept/{code}")
 async def accept(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
     password = str(form.get("password", ""))
@@ -140,12 +140,7 @@ async def accept(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/login")
 
 
-def _context(request: web.Request, **more: Any) -> dict[str, Any]:
-    session = request[SESSION]
-    modules = [m for m in MODULES if m not in SYSTEM_MODULES]
-    return {"user": session.email, "csrf": session.csrf, "modules": modules, **more}
-
-
+@routes.get("/")
 @aiohttp_jinja2.template("dashboard.html")
 async def dashboard(request: web.Request) -> dict[str, Any]:
     node = request.app[NODE]
@@ -153,9 +148,10 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
     counts = {m: node.peer.count(m) for m in MODULES if m not in SYSTEM_MODULES}
     log = (await ops.log(node))[:20]
     devices = await ops.devices(node)
-    return _context(request, status=status, counts=counts, log=log, devices=devices)
+    return context(request, status=status, counts=counts, log=log, devices=devices)
 
 
+@routes.get("/records/{module}")
 @aiohttp_jinja2.template("list.html")
 async def record_list(request: web.Request) -> dict[str, Any]:
     node = request.app[NODE]
@@ -173,6 +169,6 @@ async def record_list(request: web.Request) -> dict[str, Any]:
     shown = records[(page - 1) * PAGE : page * PAGE]
     columns = ["id", *(n for n, f in get_module(module).fields.items() if f.type.value != "note")]
     more = len(records) > page * PAGE
-    return _context(
+    return context(
         request, module=module, records=shown, columns=columns, q=text, page=page, more=more
     )

@@ -142,3 +142,53 @@ async def test_accepting_an_invitation_sets_the_password(web: Web) -> None:
     done = await web.client.post(path, data=form, headers=web.origin, allow_redirects=False)
     assert done.status == 302
     assert await web.login("ola@acme.no", "another long pass") == 302
+
+
+async def post_form(web: Web, path: str, data: dict[str, str]) -> tuple[int, str, str]:
+    token = await web.csrf("/")
+    response = await web.client.post(
+        path, data={**data, "csrf": token}, headers=web.origin, allow_redirects=False
+    )
+    return response.status, response.headers.get("Location", ""), await response.text()
+
+
+async def test_create_edit_with_a_validation_error_delete_and_undelete(web: Web) -> None:
+    assert await web.login() == 302
+    status, where, _ = await post_form(web, "/records/contacts/new", {"name": "Acme AS"})
+    assert status == 302
+    rid = where.rsplit("/", 1)[1]
+    assert web.hq.peer.get("contacts", rid)["name"] == "Acme AS"
+    page = await (await web.client.get(where)).text()
+    assert 'value="Acme AS"' in page
+    order = {"contact": "Acme AS", "total": "12,50"}  # a reference by name, money with a comma
+    status, order_page, _ = await post_form(web, "/records/orders/new", order)
+    assert status == 302
+    oid = order_page.rsplit("/", 1)[1]
+    assert str(web.hq.peer.get("orders", oid)["total"]) == "12.50"
+    status, _, text = await post_form(web, order_page, {"total": "twelve", "contact": "Acme AS"})
+    assert status == 200  # the form again, the error beside the field
+    assert "orders.total expects an amount like 12.50 or 12,50" in text
+    assert 'value="twelve"' in text  # what the user typed stays
+    assert str(web.hq.peer.get("orders", oid)["total"]) == "12.50"  # nothing written
+    assert "set by roamsync" in text  # the number: read-only, with the reason
+    status, _, text = await post_form(web, f"{where}/delete", {})
+    assert status == 200
+    assert "was deleted" in text
+    assert rid not in {c["id"] for c in web.hq.peer.list("contacts")}
+    status, _, _ = await post_form(web, f"{where}/restore", {})
+    assert status == 302
+    assert web.hq.peer.get("contacts", rid)["name"] == "Acme AS"
+
+
+async def test_a_refused_write_is_shown_and_a_read_only_user_writes_nothing(web: Web) -> None:
+    hq = web.hq.peer
+    acme = await hq.create("contacts", {"name": "Acme AS"})
+    await users.accept(hq, await users.invite(hq, "ro@acme.no", "read-only"), PASSWORD)
+    assert await web.login("ro@acme.no") == 302
+    page = await (await web.client.get(f"/records/contacts/{acme}")).text()
+    assert "Acme AS" in page
+    status, _, _ = await post_form(web, f"/records/contacts/{acme}", {"name": "Hacked"})
+    assert status == 403
+    status, _, _ = await post_form(web, "/records/contacts/new", {"name": "New"})
+    assert status == 403
+    assert hq.get("contacts", acme)["name"] == "Acme AS"
