@@ -197,3 +197,31 @@ async def restore(request: web.Request) -> web.Response:
     rid = request.match_info["id"]
     await ops.restore(request.app[NODE], module, rid)
     raise web.HTTPFound(f"/records/{module}/{rid}")
+
+
+@routes.get("/conflicts")
+async def conflicts_page(request: web.Request) -> web.Response:
+    rows = await ops.conflicts(request.app[NODE])
+    return aiohttp_jinja2.render_template(
+        "conflicts.html", request, context(request, conflicts=rows, problem="")
+    )
+
+
+@routes.post("/conflicts/resolve")
+async def resolve(request: web.Request) -> web.Response:
+    """Settle a conflict by keeping one of its competing values."""
+    _writer(request)
+    form = request[FORM]
+    pick = str(form.get("pick", ""))
+    try:
+        if not pick.isdigit():
+            raise web.HTTPBadRequest(text="pick one of the listed values")
+        await ops.resolve(
+            request.app[NODE], str(form.get("record", "")), str(form.get("field", "")), int(pick)
+        )
+    except RoamsyncError as exc:
+        rows = await ops.conflicts(request.app[NODE])
+        return aiohttp_jinja2.render_template(
+            "conflicts.html", request, context(request, conflicts=rows, problem=str(exc))
+        )
+    raise web.HTTPFound("/conflicts")

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from roamsync.peer.daemon import checkout
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org import users
 from roamsync.peer.web.app import make_app
 from roamsync.peer.web.sessions import IDLE, WebSessions
 
-from conftest import Company
+from conftest import Company, until
 
 pytestmark = pytest.mark.xdist_group("daemons")
 PASSWORD = "correct horse battery"
@@ -192,3 +193,26 @@ async def test_a_refused_write_is_shown_and_a_read_only_user_writes_nothing(web:
     status, _, _ = await post_form(web, "/records/contacts/new", {"name": "New"})
     assert status == 403
     assert hq.get("contacts", acme)["name"] == "Acme AS"
+
+
+async def test_a_conflict_is_resolved_by_picking_a_value(web: Web, company: Company) -> None:
+    hq = web.hq
+    office = await company.add(hq, "office")
+    acme = await hq.peer.create("contacts", {"name": "Acme AS"})
+    await until(lambda: office.peer.store.view(acme) is not None)
+    await checkout.check_out(office, within=10)
+    await office.peer.update("contacts", acme, {"phone": "from the office"})
+    await hq.peer.update("contacts", acme, {"phone": "from main"})
+    await checkout.check_in(office, "manual", within=10)
+    await until(lambda: any(c.field == "phone" for c in hq.peer.conflicts()))
+    assert await web.login() == 302
+    page = await (await web.client.get("/conflicts")).text()
+    assert "from the office" in page
+    assert "Keep this one" in page
+    [conflict] = [c for c in hq.peer.conflicts() if c.field == "phone"]
+    pick = [v["value"] for v in conflict.values].index("from the office")
+    form = {"record": acme, "field": "phone", "pick": str(pick)}
+    status, _, _ = await post_form(web, "/conflicts/resolve", form)
+    assert status == 302
+    assert hq.peer.get("contacts", acme)["phone"] == "from the office"
+    await until(lambda: office.peer.get("contacts", acme)["phone"] == "from the office")
