@@ -25,7 +25,7 @@ from aiohttp import web
 from roamsync.peer import ops
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org import users
-from roamsync.peer.web import records
+from roamsync.peer.web import people, records
 from roamsync.peer.web.base import FORM, NODE, SESSION, SESSIONS, context
 from roamsync.peer.web.sessions import WebSessions
 from roamsync.schema import MODULES, RoamsyncError, get_module
@@ -50,6 +50,7 @@ def make_app(node: Node, sessions: WebSessions | None = None) -> web.Application
     aiohttp_jinja2.setup(app, loader=loader, autoescape=jinja2.select_autoescape(default=True))
     app.add_routes(routes)
     app.add_routes(records.routes)
+    app.add_routes(people.routes)
     return app
 
 

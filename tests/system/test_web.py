@@ -216,3 +216,30 @@ async def test_a_conflict_is_resolved_by_picking_a_value(web: Web, company: Comp
     assert status == 302
     assert hq.peer.get("contacts", acme)["phone"] == "from the office"
     await until(lambda: office.peer.get("contacts", acme)["phone"] == "from the office")
+
+
+async def test_an_admin_invites_and_locks_users_and_others_may_not(web: Web) -> None:
+    assert await web.login() == 302
+    status, _, page = await post_form(
+        web, "/users/invite", {"email": "Ola@Acme.no", "name": "Ola", "role": "office"}
+    )
+    assert status == 200
+    found = re.search(r"<code>(/accept/[^<]+)</code>", page)
+    assert found, page
+    assert "ola@acme.no" in page
+    listed = await (await web.client.get("/users")).text()
+    assert "not yet" in listed  # invited, not accepted
+    status, _, _ = await post_form(web, "/users/status", {"email": "kari@acme.no", "status": "x"})
+    assert status == 400
+    hq = web.hq.peer
+    await users.accept(hq, found.group(1).removeprefix("/accept/"), PASSWORD)
+    status, _, _ = await post_form(
+        web, "/users/status", {"email": "ola@acme.no", "status": "locked"}
+    )
+    assert status == 302
+    assert [u.status for u in users.users(hq) if u.email == "ola@acme.no"] == ["locked"]
+    await users.set_status(hq, "ola@acme.no", "active")
+    assert await web.login("ola@acme.no") == 302  # an office user: no user administration
+    assert (await web.client.get("/users")).status == 403
+    status, _, _ = await post_form(web, "/users/invite", {"email": "x@acme.no", "role": "admin"})
+    assert status == 403
