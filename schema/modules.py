@@ -59,6 +59,19 @@ class Module:
             raise UnknownFieldError(self.name, name) from None
 
 
+def _lines(name: str, parent: str, parent_module: str) -> Module:
+    """A quote's or order's lines: one record each; the parent's total is their sum."""
+    return _module(
+        name,
+        _ref(parent, parent_module, required=True),
+        _ref("product", "products"),
+        Field("text", S),
+        Field("quantity", NUM, required=True),
+        Field("unit_price", MONEY, required=True),
+        Field("discount", NUM),  # percent
+    )
+
+
 def _module(name: str, *fields: Field, numbered: bool = False) -> Module:
     all_fields = list(fields)
     if numbered:
@@ -146,24 +159,8 @@ MODULES: dict[str, Module] = {
             Field("notes", NOTE),
             numbered=True,
         ),
-        _module(  # a quote's lines: its total is their sum (replica.lines)
-            "quote_lines",
-            _ref("quote", "quotes", required=True),
-            _ref("product", "products"),
-            Field("text", S),
-            Field("quantity", NUM, required=True),
-            Field("unit_price", MONEY, required=True),
-            Field("discount", NUM),  # percent
-        ),
-        _module(  # an order's lines: its total is their sum (replica.lines)
-            "order_lines",
-            _ref("order", "orders", required=True),
-            _ref("product", "products"),
-            Field("text", S),
-            Field("quantity", NUM, required=True),
-            Field("unit_price", MONEY, required=True),
-            Field("discount", NUM),  # percent
-        ),
+        _lines("quote_lines", "quote", "quotes"),  # totals: replica.lines
+        _lines("order_lines", "order", "orders"),
         _module(
             "invoices",
             _ref("order", "orders"),

@@ -82,7 +82,8 @@ def import_(folder: Path, module: str, file: Path, skip_bad: bool, as_json: bool
             say(f"... and {report['bad_rows'] - len(report['bad'])} more bad rows", err=True)
         say(f"imported {report['imported']} of {report['rows']} rows into {module}")
     if report["bad_rows"] and not skip_bad:
-        say("nothing was imported: fix the rows above, or import the rest with --skip-bad")
+        if not as_json:
+            say("nothing was imported: fix the rows above, or import the rest with --skip-bad")
         raise SystemExit(2)
 
 

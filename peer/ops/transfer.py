@@ -119,6 +119,8 @@ def _read_row(
             continue
         if name == "id":
             given = raw.strip() or None
+            if given is not None and not (len(given) <= 64 and given.isascii()):
+                return {"field": "id", "error": f"record id {given!r} is not 1-64 ASCII characters"}
             if given is not None and (given in seen or node.peer.store.state(given)):
                 return {"field": "id", "error": f"record {given!r} exists already"}
             continue

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +32,7 @@ from typing import Any, NewType
 from roamsync.peer.core.clock import HybridClock, system_wall
 from roamsync.peer.core.priority import DELETED
 from roamsync.peer.record import RecordDoc, Signer
+from roamsync.peer.replica.bulk import new_record
 from roamsync.peer.replica.cache import DocCache
 from roamsync.peer.replica.conflicts import Conflict, ConflictLog
 from roamsync.peer.replica.feed import ChangeFeed
@@ -166,24 +166,9 @@ class Peer(Syncing):
     ) -> RecordId:
         """Create a record and return its id (a new random one unless ``record_id``)."""
         self._check_open()
-        mod = get_module(module)
         check(self.role, module, "create", own=True)
-        values = validate_fields(module, fields, creating=True)
-        self.records.check_references(mod, values)
-        if record_id is None:
-            record_id = secrets.token_hex(10)
-        elif not (0 < len(record_id) <= 64 and record_id.isascii()):
-            raise UsageError(f"record id {record_id!r} is not 1-64 ASCII characters")
-        elif self.store.state(record_id) is not None:
-            raise UsageError(f"record {record_id!r} exists already")
-        rec = self.cache.load()
         entries: dict[str, str] = {}
-        t = self.clock.now()
-        if mod.numbered:
-            values["number"] = self.numbering.next_number(module, entries)
-        with rec.doc.transaction():
-            rec.init(module, self.device, self.role, t)
-        self.records.write(record_id, rec, mod, t, values)
+        record_id, rec = new_record(self, module, fields, record_id, entries)
         self.records.commit([(record_id, rec)], entries)
         return RecordId(record_id)
 

@@ -38,6 +38,18 @@ def status(node: Node, device: str) -> bool | None:
     )
 
 
+async def offline_conflict(company: Company) -> tuple[Node, Node, str]:
+    """Main and a travel laptop that checked out; both then edit one contact's phone."""
+    hq = await company.main()
+    laptop = await company.add(hq, "laptop", "travel")
+    acme = await hq.peer.create("contacts", {"name": "Acme AS"})
+    await until(lambda: laptop.peer.store.view(acme) is not None)
+    await checkout.check_out(laptop, within=10)
+    await laptop.peer.update("contacts", acme, {"phone": "laptop"})
+    await hq.peer.update("contacts", acme, {"phone": "main"})
+    return hq, laptop, acme
+
+
 def failing(step: str, monkeypatch: pytest.MonkeyPatch, laptop: Node) -> None:
     real_wait, real_save = checkout.wait_synced, save_config
     calls = {"wait": 0}
@@ -70,13 +82,7 @@ def failing(step: str, monkeypatch: pytest.MonkeyPatch, laptop: Node) -> None:
 async def test_a_failed_check_in_is_finished_by_a_retry(
     company: Company, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
-    hq = await company.main()
-    laptop = await company.add(hq, "laptop", "travel")
-    acme = await hq.peer.create("contacts", {"name": "Acme AS"})
-    await until(lambda: laptop.peer.store.view(acme) is not None)
-    await checkout.check_out(laptop, within=10)
-    await laptop.peer.update("contacts", acme, {"phone": "laptop"})
-    await hq.peer.update("contacts", acme, {"phone": "main"})
+    hq, laptop, acme = await offline_conflict(company)
     await until(lambda: status(hq, laptop.peer.device) is True)
 
     failing(step, monkeypatch, laptop)
@@ -111,13 +117,7 @@ async def test_a_failed_check_in_is_finished_by_a_retry(
 
 
 async def test_the_summary_lists_only_the_conflicts_settled_now(company: Company) -> None:
-    hq = await company.main()
-    laptop = await company.add(hq, "laptop", "travel")
-    acme = await hq.peer.create("contacts", {"name": "Acme AS"})
-    await until(lambda: laptop.peer.store.view(acme) is not None)
-    await checkout.check_out(laptop, within=10)
-    await laptop.peer.update("contacts", acme, {"phone": "laptop"})
-    await hq.peer.update("contacts", acme, {"phone": "main"})
+    _, laptop, _ = await offline_conflict(company)
     result = await checkout.check_in(laptop, "local", within=10)
     assert [c["field"] for c in result["conflicts"]] == ["phone"]
     await checkout.check_out(laptop, within=10)

@@ -69,6 +69,15 @@ def test_a_bad_row_is_reported_and_nothing_is_written(tmp_path: Path) -> None:
     assert len(json.loads(cli("list", hq, "orders", "--json"))) == 1
 
 
+def test_a_bad_id_is_a_bad_row(tmp_path: Path) -> None:
+    hq = company(tmp_path)
+    rows = tmp_path / "ids.csv"
+    rows.write_text("id,name\nok-1,Acme\n" + "x" * 65 + ",Too long\n")
+    report = json.loads(cli("import", hq, "contacts", rows, "--json", code=2))
+    assert [(b["line"], b["field"]) for b in report["bad"]] == [(3, "id")]
+    assert json.loads(cli("list", hq, "contacts", "--json")) == []
+
+
 def test_an_unknown_column_names_the_field(tmp_path: Path) -> None:
     hq = company(tmp_path)
     bad = tmp_path / "bad.csv"

@@ -167,7 +167,7 @@ def test_serve_web_prints_the_address_of_the_pages(daemons: Daemons) -> None:
     with urllib.request.urlopen(line.removeprefix("web: ") + "login", timeout=10) as page:
         assert "Log in" in page.read().decode()
     refused = CliRunner().invoke(
-        main, ["serve", str(daemons.root / "hq"), "--web-listen", "0.0.0.0", "--web"]
+        main, ["serve", str(daemons.root / "hq"), "--web-listen", "192.0.2.10", "--web"]
     )
     assert refused.exit_code != 0
     assert "HTTPS" in refused.output
