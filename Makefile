@@ -26,15 +26,28 @@ typecheck: install
 	$(BIN)/mypy $(PKGS)
 	$(BIN)/mypy tests bench demo
 
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright: installed
+# here when missing (as root, else with sudo). Playwright's own browser download is not used.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
 # Two workers on two cores; tests of one xdist_group (zeroconf, timing-sensitive daemons)
 # run on one worker, one after the other. The long runs (marker `long`) are not in it.
-unit: install
+unit: install browser
 	$(BIN)/pytest -n auto --dist loadgroup
 
 test: lint typecheck unit
 
 demo: install
 	$(BIN)/python demo/run_demo.py
+
+# The README's pictures of the web pages (demo/screenshots/), in Debian's Chromium.
+.PHONY: screenshots
+screenshots: install browser
+	$(BIN)/python demo/screenshots.py
 
 # Benchmarks (bench/, BENCHMARKS.md): N records, default 100000; writes bench/results.json.
 bench: install

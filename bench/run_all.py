@@ -6,7 +6,8 @@
 
 N is the record count of floor_vs_sync and memory, and the largest size of
 reconnect (1k, 10k, 100k up to N). latency runs 1000 edits per topology and
-storage 1000 records x 50 edits, whatever N is; scale.py (the older
+storage 1000 records x 50 edits, whatever N is; web takes N contacts (and an
+initial sync of N more while 50 users browse); scale.py (the older
 single-replica script) runs at min(N, 10000), and baseline_pycrdt_websocket
 (pycrdt-websocket against roamsync, capped at 60 s) at min(N, 2000). Each
 script's output is shown as it runs; each has a time limit, so the run is
@@ -71,6 +72,7 @@ def plan(n: int) -> list[tuple[str, list[str]]]:
         ("storage", ["1000", "50"]),
         ("scale", [str(min(n, 10_000))]),
         ("baseline_pycrdt_websocket", [str(min(n, 2000))]),
+        ("web", [str(n)]),
     ]
 
 
@@ -153,6 +155,20 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         out["baseline_pycrdt_websocket_records_per_s"] = base["pycrdt_websocket"]["records_per_s"]
         for kind in ("tls", "ws", "memory"):
             out[f"baseline_{kind}_ratio"] = base[kind]["ratio_to_baseline"]
+    wb = results.get("web", {}).get("result")
+    if wb:
+        search, busy = wb["quiet"]["list with a search"], wb["during_sync"]["all"]
+        out["web_n"] = wb["n"]
+        out["web_list_page1_p95_ms"] = wb["quiet"]["list page 1"]["server_p95_ms"]
+        out["web_list_last_page_p95_ms"] = wb["quiet"]["list last page"]["server_p95_ms"]
+        out["web_whole_module_list_p50_ms"] = wb["quiet"]["whole-module list, page 1"][
+            "server_p50_ms"
+        ]
+        out["web_search_p95_ms"] = search["server_p95_ms"]
+        out["web_during_sync_p95_ms"] = busy["server_p95_ms"]
+        out["web_during_sync_p99_ms"] = busy["server_p99_ms"]
+        out["target_web_search_p95_lt_100ms"] = wb["target_search_p95_lt_100ms"]
+        out["target_web_busy_p95_lt_500ms"] = wb["target_busy_p95_lt_500ms"]
     return out
 
 

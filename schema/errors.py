@@ -94,6 +94,8 @@ class FieldTypeError(SchemaError):
         )
         self.module = module
         self.field = field
+        self.expected = expected
+        self.value = value
 
 
 class ValueTooLargeError(SchemaError):

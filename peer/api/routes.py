@@ -58,6 +58,7 @@ ROUTES = (
     Route("PATCH", "/records/{module}/{id}", ops.update, body="fields"),
     Route("DELETE", "/records/{module}/{id}", ops.delete),
     Route("POST", "/records/{module}/{id}/restore", ops.restore),
+    Route("GET", "/records/{module}/{id}/changes", ops.changes),
     Route("GET", "/find/{module}", ops.find),
     Route("GET", "/search/{module}", ops.search),
     Route("POST", "/offline", ops.offline),

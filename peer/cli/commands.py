@@ -220,6 +220,18 @@ def get(folder: Path, module: str, record_id: str, as_json: bool) -> None:
 @DIR
 @click.argument("module")
 @click.argument("record_id", metavar="REF")
+@JSON
+def changes(folder: Path, module: str, record_id: str, as_json: bool) -> None:
+    """Who changed what in a record, newest first: each device's latest write of each
+    field, with the web user who made it (if any), the device and the time (UTC)."""
+    rows = run(invoke(folder, ops.changes, module=module, id=record_id))
+    echo(rows, as_json, ["time", "field", "value", "user", "name", "role"])
+
+
+@main.command()
+@DIR
+@click.argument("module")
+@click.argument("record_id", metavar="REF")
 def delete(folder: Path, module: str, record_id: str) -> None:
     """Delete a record (`roamsync undelete` brings it back, with every edit it had)."""
     done = run(invoke(folder, ops.delete, module=module, id=record_id))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import ipaddress
 import logging
 import logging.handlers
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,15 @@ from tqdm import tqdm
 from roamsync.peer.api.server import start_api
 from roamsync.peer.cli.commands import DIR, main
 from roamsync.peer.cli.render import say
-from roamsync.peer.cli.run import run
+from roamsync.peer.cli.run import fail, run
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org.config import DAEMON, LOG
 from roamsync.peer.store import SqliteStore
 from roamsync.peer.store.files import private_opener
 from roamsync.peer.web.app import make_app
-from roamsync.schema import StoreDamagedError, UsageError
+from roamsync.peer.web.hosts import ALL_ADDRESSES, Hosts
+from roamsync.peer.web.tls import WebCertificate, load_certificate
+from roamsync.schema import NodeError, RoamsyncError, StoreDamagedError, UsageError
 
 log = logging.getLogger("roamsync")
 
@@ -50,7 +54,32 @@ log = logging.getLogger("roamsync")
 @click.option("--web", is_flag=True, help="Serve the web pages too (prints their address).")
 @click.option("--web-port", type=click.IntRange(0, 65535), default=7480, show_default=True)
 @click.option(
-    "--web-listen", default="127.0.0.1", show_default=True, help="Address of the web pages."
+    "--web-listen",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address of the web pages; any but loopback (a LAN address, 0.0.0.0 or ::) "
+    "serves them over HTTPS.",
+)
+@click.option(
+    "--web-https",
+    is_flag=True,
+    help="HTTPS on loopback too (the device's certificate unless --web-cert).",
+)
+@click.option(
+    "--web-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate (then its chain) for HTTPS instead of the device's own.",
+)
+@click.option(
+    "--web-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The unencrypted PEM key of --web-cert.",
+)
+@click.option(
+    "--web-host",
+    "web_hosts",
+    multiple=True,
+    help="A name the pages are reached by, such as office.acme.lan (repeatable).",
 )
 def serve(
     folder: Path,
@@ -62,20 +91,72 @@ def serve(
     web: bool,
     web_port: int,
     web_listen: str,
+    web_https: bool,
+    web_cert: Path | None,
+    web_key: Path | None,
+    web_hosts: tuple[str, ...],
 ) -> None:
-    """Run the device headless: sync with peers until SIGTERM or Ctrl-C."""
-    if web and web_listen not in LOOPBACK:
-        raise click.UsageError(
-            "the web pages are served on this computer only for now (127.0.0.1): "
-            "serving them on the LAN needs HTTPS, which is not built yet"
-        )
+    """Run the device headless: sync with peers until SIGTERM or Ctrl-C.
+
+    With --web, the web pages too: on this computer only (127.0.0.1) by default; on
+    another address only over HTTPS, with the device's certificate (its fingerprint
+    printed, for users to compare in the browser) or the one --web-cert gives.
+    """
+    pages = web_pages(web, web_listen, web_port, web_https, web_cert, web_key, web_hosts)
     _log_to_file(folder)
     show = sys.stderr.isatty() if progress is None else progress
-    pages = (web_listen, web_port) if web else None
     run(_serve(folder, list(peers), not no_discovery, anti_entropy, show, open_metrics, pages))
 
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+@dataclass(frozen=True)
+class Pages:
+    """Where and how the web pages are served."""
+
+    listen: str
+    port: int
+    https: bool
+    certificate: WebCertificate | None  # None over HTTPS: the device's own
+    names: tuple[str, ...]  # --web-host
+
+
+def web_pages(
+    web: bool,
+    listen: str,
+    port: int,
+    https: bool,
+    cert: Path | None,
+    key: Path | None,
+    names: tuple[str, ...],
+) -> Pages | None:
+    """The pages' settings from the options, checked before anything starts: the LAN
+    only over HTTPS, a certificate only with its key."""
+    if not web:
+        if https or cert or key or names or listen != "127.0.0.1":
+            raise click.UsageError("the --web-* options need --web")
+        return None
+    if (cert is None) != (key is None):
+        raise click.UsageError(
+            "give --web-cert and --web-key together (or neither: the device's certificate)"
+        )
+    certificate = None
+    if cert is not None and key is not None:
+        try:
+            certificate = load_certificate(cert, key)
+        except RoamsyncError as exc:
+            fail(exc)
+    https = https or certificate is not None or not is_loopback(listen)
+    return Pages(listen, port, https, certificate, names)
+
+
+def is_loopback(listen: str) -> bool:
+    """Whether only this computer can reach ``listen`` (a name other than localhost may
+    resolve to anything: not loopback)."""
+    if listen == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(listen).is_loopback
+    except ValueError:
+        return False
 
 
 def _log_to_file(folder: Path) -> None:
@@ -120,7 +201,7 @@ async def _serve(
     anti_entropy: float | None,
     progress: bool,
     open_metrics: bool = False,
-    pages: tuple[str, int] | None = None,
+    pages: Pages | None = None,
 ) -> None:
     node = await Node.open(folder)
     if node.config.offline and peers:
@@ -150,12 +231,7 @@ async def _serve(
         runner = await start_api(node, open_metrics)
         say(f"serving {node.config.name} ({node.peer.role}) on {node.config.listen}:{node.port}")
         if pages is not None:
-            web_runner = web.AppRunner(make_app(node), access_log=None)
-            await web_runner.setup()
-            site = web.TCPSite(web_runner, pages[0], pages[1])
-            await site.start()
-            port = web_runner.addresses[0][1]
-            say(f"web: http://{'[::1]' if pages[0] == '::1' else pages[0]}:{port}/")
+            web_runner = await _start_pages(node, pages)
         sys.stdout.flush()
         await stop.wait()
         log.info("shutting down")
@@ -171,6 +247,36 @@ async def _serve(
             (folder / DAEMON).unlink()
     if damage:
         raise damage[0]
+
+
+async def _start_pages(node: Node, pages: Pages) -> web.AppRunner:
+    """Serve the web pages; print their address (and the certificate's fingerprint)."""
+    certificate = pages.certificate
+    if certificate is None and pages.https:
+        certificate = load_certificate(node.identity.cert_path, node.identity.key_path)
+    names = [*pages.names, *(certificate.names if certificate else ())]
+    app = make_app(node, hosts=Hosts.serving(pages.listen, names))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    context = certificate.context if certificate else None
+    try:
+        await web.TCPSite(runner, pages.listen, pages.port, ssl_context=context).start()
+    except OSError as exc:
+        await runner.cleanup()
+        where = f"{pages.listen}:{pages.port}"
+        raise NodeError(f"cannot serve the web pages on {where}: {exc.strerror}") from exc
+    say(web_line(pages.listen, runner.addresses[0][1], certificate))
+    return runner
+
+
+def web_line(listen: str, port: int, certificate: WebCertificate | None) -> str:
+    """``web: https://192.168.1.20:7480/ (certificate fingerprint SHA-256 3F:1C:...)``"""
+    host = f"[{listen}]" if ":" in listen else listen
+    if certificate is None:
+        return f"web: http://{host}:{port}/"
+    every = "every address of this computer; " if listen in ALL_ADDRESSES else ""
+    fingerprint = f"certificate fingerprint SHA-256 {certificate.fingerprint}"
+    return f"web: https://{host}:{port}/ ({every}{fingerprint})"
 
 
 class ProgressBars:

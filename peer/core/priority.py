@@ -56,6 +56,7 @@ class Write:
     seen: Mapping[str, int] = dataclasses.field(default_factory=dict)
     policy: str | None = None  # set when the write resolved a conflict by a policy
     closed: tuple[Episode, ...] = ()  # episodes this device's writes closed, kept 7 days
+    user: str | None = None  # the person who wrote it through the device's web pages
 
     @property
     def version(self) -> Version:

@@ -19,6 +19,7 @@ from roamsync.peer.ops.records import (
     find,
     get,
     label_references,
+    list_page,
     list_records,
     rejections,
     restore,
@@ -39,6 +40,7 @@ from roamsync.peer.ops.setup import (
     restore as restore_directory,
 )
 from roamsync.peer.ops.sync import (
+    changes,
     conflicts,
     devices,
     history,
@@ -52,6 +54,7 @@ from roamsync.peer.ops.transfer import import_records, to_csv
 
 __all__ = [
     "backup",
+    "changes",
     "company",
     "conflicts",
     "create",
@@ -66,6 +69,7 @@ __all__ = [
     "invite",
     "join",
     "label_references",
+    "list_page",
     "list_records",
     "log",
     "offline",

@@ -1,17 +1,21 @@
-"""Operations on records: create, update, delete, restore, get, list, find, rejections."""
+"""Operations on records: create, update, delete, restore, get, list (whole, or a page),
+find, search, rejections."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from roamsync.peer.daemon.node import Node
-from roamsync.peer.ops.args import Fields, Ref, Text
+from roamsync.peer.ops.args import Fields, Range, Ref, Text
+from roamsync.peer.replica.listing import list_key, sort_field
 from roamsync.peer.replica.records import load_view
 from roamsync.schema import PermissionDeniedError, RecordNotFoundError, UsageError, get_module
 from roamsync.schema.modules import SYSTEM_MODULES
 
 Record = dict[str, Any]
 Query = Annotated[str, Text(500, nonempty=True)]  # what a search looks for
+Offset = Annotated[int, Range(0, 10**9)]  # records before a page
+Limit = Annotated[int, Range(1, 1000)]  # records on a page
 
 
 def _business(module: str) -> str:
@@ -107,25 +111,47 @@ async def get(node: Node, module: Ref, id: Ref, labels: bool = False) -> Record:
 
 
 async def list_records(node: Node, module: Ref, labels: bool = False) -> list[Record]:
-    """The live records of a module: by number (quotes, orders), else by name
-    (``labels``: references as ``label (id)``)."""
+    """The live records of a module: by number (quotes, orders), else by name or title
+    (``labels``: references as ``label (id)``). The order of :func:`list_page`."""
+    mod = get_module(module)
     records = node.peer.list(module)
+    records.sort(key=lambda r: (list_key(mod, r), r["id"]))
     if labels:
         label_references(node, module, records)
-    if get_module(module).numbered:
-        records.sort(key=_by_number)
-    else:
-        records.sort(key=lambda r: (str(r.get("name") or "").casefold(), r["id"]))
     return records
 
 
-def _by_number(record: Record) -> tuple[int, int, str, str]:
-    """Final numbers in order, then provisional ones (by device, then count)."""
-    number = str(record.get("number") or "")
-    if number.isdigit():
-        return (0, int(number), "", record["id"])
-    head, _, count = number.rpartition("-")
-    return (1, int(count) if count.isdigit() else 0, head, record["id"])
+async def list_page(
+    node: Node,
+    module: Ref,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    sort: Literal["key", "changed"] = "key",
+    descending: bool = False,
+    labels: bool = False,
+) -> dict[str, Any]:
+    """``limit`` live records of a module from ``offset``, in list order, and how many
+    it has. ``sort``: ``key`` (by number for quotes and orders, else by name or title: the
+    order of :func:`list_records`) or ``changed`` (as last changed on this device);
+    ``descending`` reverses it. One indexed query and the page's records, whatever the
+    module's size. ``by`` names the field the ``key`` order goes by (``id``: none).
+
+    >>> await list_page(node, "contacts", offset=50, limit=50)
+    {'records': [...], 'total': 100000, 'offset': 50, 'sort': 'key', 'descending': False,
+     'by': 'name'}
+    """
+    records, total = node.peer.page(module, offset, limit, order=sort, descending=descending)
+    if labels:
+        label_references(node, module, records)
+    by = sort_field(get_module(module)) or "id"
+    return {
+        "records": records,
+        "total": total,
+        "offset": offset,
+        "sort": sort,
+        "descending": descending,
+        "by": by,
+    }
 
 
 def label_references(node: Node, module: str, records: list[Record]) -> list[Record]:

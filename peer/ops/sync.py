@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any, Literal
 
-from roamsync.peer.core.clock import SHIFT
+from roamsync.peer.core.clock import SHIFT, to_millis
+from roamsync.peer.core.priority import DELETED
 from roamsync.peer.daemon import checkout, journal
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.ops.args import Ref, Scalar, Seconds
+from roamsync.peer.ops.records import record_id
 from roamsync.peer.org import registry
 
 Policy = Literal["central", "local", "latest", "manual"]
@@ -151,6 +154,31 @@ async def conflicts(node: Node, pending: bool = False) -> list[dict[str, Any]]:
             version["name"] = names.get(version["device"], version["device"])
         rows.append(row)
     return rows
+
+
+async def changes(node: Node, module: Ref, id: Ref) -> list[dict[str, Any]]:
+    """Who changed what in a record, newest first: each device's latest write of each
+    field, with the person who made it through the web pages (``user``), the device's
+    name and the time (UTC, ISO 8601)."""
+    names = device_names(node)
+    rid = record_id(node, module, id)
+    rows = [
+        {
+            "field": "(record)" if w.field == DELETED else w.field,
+            "value": ("deleted" if w.value else "restored") if w.field == DELETED else w.value,
+            "user": w.user,
+            "device": w.device,
+            "name": names.get(w.device, w.device),
+            "role": w.role,
+            "time": dt.datetime.fromtimestamp(to_millis(w.t) / 1000, tz=dt.UTC).isoformat(
+                timespec="seconds"
+            ),
+            "t": w.t,
+        }
+        for w in node.peer.writes(module, rid)
+        if w.field == DELETED or not w.field.startswith("_")
+    ]
+    return sorted(rows, key=lambda r: (-r["t"], r["field"]))
 
 
 async def resolve(

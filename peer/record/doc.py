@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from pycrdt import Doc, Map, Text
 
+from roamsync.peer.core.acting import ACTING
 from roamsync.peer.core.priority import (
     RETENTION,
     Write,
@@ -42,6 +43,7 @@ from roamsync.peer.record.failures import pycrdt_failures
 from roamsync.peer.record.layout import NOTE_PREFIX, SEP, decode_state_vector, encode_slot
 from roamsync.peer.record.signing import Signer, identity, signed_slot
 from roamsync.peer.record.snapshot import refuse_pending
+from roamsync.peer.record.text import edits
 from roamsync.peer.record.yjs import check_update
 from roamsync.schema import JsonValue
 
@@ -185,16 +187,17 @@ class RecordDoc(RecordContent):
         seen = {d: v for d, v in self.vector(writes).items() if d != device}
         module = str(self.module)
         mine = {w.field: w for w in writes if w.device == device}
+        user = ACTING.get()
         for name, value in values.items():
             field_writes = [w for w in writes if w.field == name]
-            new = Write(name, device, role, t, value, seen, policy)
+            new = Write(name, device, role, t, value, seen, policy, user=user)
             allowed_heads = heads(w for w in field_writes if is_allowed(module, self.creator, w))
             own = mine.get(name)
             closed = [e for e in (own.closed if own else ()) if e.time >= t - RETENTION]
             episode = open_episode(name, allowed_heads)
             if episode is not None:
                 closed.append(close_episode(episode, new, (chosen or {}).get(name)))
-            mine[name] = Write(name, device, role, t, value, seen, policy, tuple(closed))
+            mine[name] = Write(name, device, role, t, value, seen, policy, tuple(closed), user)
         body = encode_slot(role, mine)
         if signed is not None:
             record_id, sign = signed
@@ -224,19 +227,14 @@ def _read(shared: Map[Any] | Text) -> str:
 
 
 def _edit_text(text: Text, new: str) -> None:
+    """Make ``text`` read ``new`` by its small edits, right to left (so each edit's
+    offsets still hold), leaving every other character, and its author, in place."""
     old = str(text)
-    start = 0
-    limit = min(len(old), len(new))
-    while start < limit and old[start] == new[start]:
-        start += 1
-    end = 0
-    while end < limit - start and old[-1 - end] == new[-1 - end]:
-        end += 1
-    # pycrdt indexes text by UTF-8 byte offset, not by Python character.
-    lo = len(old[:start].encode())
-    hi = len(old[: len(old) - end].encode())
-    if hi > lo:
-        del text[lo:hi]
-    middle = new[start : len(new) - end]
-    if middle:
-        text.insert(lo, middle)
+    for edit in reversed(edits(old, new)):
+        # pycrdt indexes text by UTF-8 byte offset, not by Python character.
+        lo = len(old[: edit.start].encode())
+        hi = lo + len(old[edit.start : edit.end].encode())
+        if hi > lo:
+            del text[lo:hi]
+        if edit.text:
+            text.insert(lo, edit.text)

@@ -13,6 +13,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
+from roamsync.peer.core.acting import MAX_USER
 from roamsync.peer.core.priority import Episode, Version, Write
 
 SEP = "\x1f"  # between device, role and signature in a record's ``a:<client>`` entries
@@ -27,7 +28,11 @@ def encode_slot(role: str, writes: Mapping[str, Write]) -> str:
     for name, w in writes.items():
         closed = [encode_episode(e) for e in w.closed]
         fields[name] = [w.value, w.t, dict(w.seen), w.policy, closed]
-    return orjson.dumps({"r": role, "f": fields}).decode()
+    body: dict[str, Any] = {"r": role, "f": fields}
+    users = {name: w.user for name, w in writes.items() if w.user}
+    if users:  # who wrote them through the web pages (older readers ignore the key)
+        body["u"] = users
+    return orjson.dumps(body).decode()
 
 
 def decode_slot(device: str, raw: object) -> list[Write]:
@@ -42,10 +47,20 @@ def decode_slot(device: str, raw: object) -> list[Write]:
     fields = body.get("f")
     if not isinstance(fields, dict):
         raise ValueError(f"malformed slot of device {device!r}")
-    return [_decode_write(device, body["r"], name, entry) for name, entry in fields.items()]
+    users = body.get("u", {})
+    if not (isinstance(users, dict) and all(_is_user(u) for u in users.values())):
+        raise ValueError(f"malformed slot of device {device!r}")
+    return [
+        _decode_write(device, body["r"], name, entry, users.get(name))
+        for name, entry in fields.items()
+    ]
 
 
-def _decode_write(device: str, role: str, name: str, entry: object) -> Write:
+def _is_user(user: object) -> bool:
+    return isinstance(user, str) and 0 < len(user) <= MAX_USER and user.isprintable()
+
+
+def _decode_write(device: str, role: str, name: str, entry: object, user: str | None) -> Write:
     if not (isinstance(entry, list) and len(entry) == 5):
         raise ValueError(f"malformed write of {name!r} by {device!r}")
     value, t, seen, policy, closed = entry
@@ -60,7 +75,7 @@ def _decode_write(device: str, role: str, name: str, entry: object) -> Write:
     if not well_formed:
         raise ValueError(f"malformed write of {name!r} by {device!r}")
     episodes = tuple(decode_episode(e) for e in closed)
-    return Write(name, device, role, t, value, seen, policy, episodes)
+    return Write(name, device, role, t, value, seen, policy, episodes, user)
 
 
 SCALARS = frozenset({str, int, float, bool})  # the types a slot's JSON gives a plain value

@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import Any, NewType
 
 from roamsync.peer.core.clock import HybridClock, system_wall
-from roamsync.peer.core.priority import DELETED
+from roamsync.peer.core.priority import DELETED, Write
 from roamsync.peer.record import RecordDoc, Signer
 from roamsync.peer.replica.bulk import new_record
 from roamsync.peer.replica.cache import DocCache
@@ -115,8 +115,8 @@ class Peer(Syncing):
             names = ", ".join(str(p.relative_to(folder)) for p in widened)
             log.warning("%s: made private what was readable by other users: %s", folder, names)
         peer = cls(SqliteStore(folder / STORE_FILE), device, role, **options)
-        if peer.store.needs_index:  # a store made before search: index it once
-            peer.store.index(peer.records.search_texts())
+        if peer.store.needs_index:  # a store made before search or listing: index it once
+            peer.store.rebuild_index(peer.records.index_entries())
         if peer.role == "main":
             peer.numbering.assign()  # finish numbering a crash may have interrupted
         return peer
@@ -217,6 +217,16 @@ class Peer(Syncing):
         record = [present(mod, self.records.live_view(module, record_id))]
         return self._totals(module, record)[0]
 
+    def writes(self, module: str, record_id: str) -> list[Write]:
+        """Every device's latest write of each field of a record, deleted or not (who,
+        when: a delete is a write of ``_deleted``)."""
+        self._check_open()
+        get_module(module)
+        rec = self.records.doc(record_id)
+        if rec is None or rec.module != module:
+            raise RecordNotFoundError(module, record_id)
+        return list(rec.writes())
+
     def list(self, module: str) -> RecordViews:
         """All live records of a module, ordered by id."""
         self._check_open()
@@ -241,14 +251,32 @@ class Peer(Syncing):
             raise UsageError(f"{module} records have no numbers (quotes and orders do)")
         return [present(mod, load_view(raw)) for raw in self.store.find_number(module, number)]
 
-    def search(self, module: str, text: str, limit: int = 50) -> RecordViews:
+    def search(self, module: str, text: str, limit: int = 50, offset: int = 0) -> RecordViews:
         """Live records of ``module`` whose text fields hold every word of ``text`` (as
-        the start of a word, ignoring case and accents), best matches first."""
+        the start of a word, ignoring case and accents), best matches first (``limit``
+        of them, from ``offset``)."""
         self._check_open()
         mod = get_module(module)
         words = WORDS.findall(text)
         self.records.index_pending()  # what merges queued: search is in step with every write
-        return [present(mod, load_view(raw)) for raw in self.store.search(module, words, limit)]
+        found = self.store.search(module, words, limit, offset)
+        return [present(mod, load_view(raw)) for raw in found]
+
+    def page(
+        self, module: str, offset: int, limit: int, *, order: str = "key", descending: bool = False
+    ) -> tuple[RecordViews, int]:
+        """``limit`` live records of ``module`` from ``offset`` in list order, and how many
+        live records it has. ``order``: ``"key"`` (by number for quotes and orders, else
+        by name or title: :mod:`.listing`), or ``"changed"`` (as last changed here)."""
+        self._check_open()
+        mod = get_module(module)
+        self.records.index_pending()  # what merges queued: a page is in step with every write
+        views = self.store.page(module, offset, limit, order, descending)
+        records = [present(mod, load_view(raw)) for raw in views]
+        if module in PARENTS and records:  # the totals from the page's own lines only
+            lines = self.store.listed(PARENTS[module][0], [r["id"] for r in records])
+            records = with_totals(module, records, [load_view(raw)["fields"] for raw in lines])
+        return records, self.store.count_listed(module)
 
     def module_of(self, record_id: str) -> str:
         """The module a record belongs to; RecordNotFoundError if there is no such record."""

@@ -22,8 +22,10 @@ from roamsync.peer.replica.arrival import Arrival
 from roamsync.peer.replica.cache import DocCache
 from roamsync.peer.replica.feed import ChangeFeed
 from roamsync.peer.replica.lines import check_parent
+from roamsync.peer.replica.listing import list_key
 from roamsync.peer.replica.rows import Ignored, ignored, search_text, view_row
 from roamsync.peer.store import Meta, Rejection, Store
+from roamsync.peer.store.base import IndexEntry
 from roamsync.peer.store.meta import Entries
 from roamsync.schema import (
     MODULES,
@@ -76,18 +78,21 @@ class Records:
         return None if raw is None else load_view(raw)
 
     def index_pending(self, limit: int = 1_000_000) -> int:
-        """Index up to ``limit`` records that merges queued for search; how many."""
+        """Index up to ``limit`` records that merges queued for search and the listing;
+        how many."""
         pending = self.store.pending_index(limit)
         if pending:
-            self.store.index((rid, module, _text(module, view)) for rid, module, view in pending)
+            self.store.index((rid, module, *_indexed(module, raw)) for rid, module, raw in pending)
         return len(pending)
 
-    def search_texts(self) -> Iterator[tuple[str, str, str]]:
-        """(id, module, text) of every live record, for a store made before search."""
+    def index_entries(self) -> Iterator[IndexEntry]:
+        """(id, module, text, key) of every live record, for a store made before search
+        or the listing."""
         for name, mod in MODULES.items():
             for raw in self.store.views(name):
                 view = load_view(raw)
-                yield view["id"], name, search_text(mod, view["fields"])
+                fields = view["fields"]
+                yield view["id"], name, search_text(mod, fields), list_key(mod, fields)
 
     def live_view(self, module: str, record_id: str) -> RecordView:
         """The view of a live record of ``module``; RecordNotFoundError otherwise."""
@@ -164,7 +169,7 @@ class Records:
         An :class:`Arrival` brings its row; a record without a document (a
         :class:`~roamsync.peer.record.RecordSnapshot`) needs its state in ``states``.
         ``report``: log and record the writes the matrix made the priority layer ignore
-        (a merge: it is indexed for search later, :meth:`index_pending`).
+        (a merge: it is indexed for search and the listing later, :meth:`index_pending`).
         """
         records = list(records)
         if check_size:
@@ -182,8 +187,9 @@ class Records:
                     state = rec.encode()
                 row, resolved = view_row(record_id, rec, state, origins.get(record_id))
                 record_latest, skipped = resolved.latest, ignored(resolved)
-            if not report:  # a local write is indexed for search in its own commit
-                row = row._replace(text=_text(row.module, row.view))
+            if not report:  # a local write is indexed (search, listing) in its own commit
+                text, key = _indexed(row.module, row.view)
+                row = row._replace(text=text, key=key)
             rows.append(row)
             latest = max(latest, record_latest)
             if report and skipped:
@@ -234,10 +240,13 @@ class Records:
                 self.store.reject(Rejection(w.t, record_id, module, w.device, reason))
 
 
-def _text(module: str, raw: bytes) -> str:
-    """What search finds a stored record by (nothing, once deleted)."""
+def _indexed(module: str, raw: bytes) -> tuple[str, str | None]:
+    """What search finds a stored record by, and its list key (nothing, once deleted)."""
     view = load_view(raw)
-    return "" if view["deleted"] else search_text(MODULES[module], view["fields"])
+    if view["deleted"]:
+        return "", None
+    mod = MODULES[module]
+    return search_text(mod, view["fields"]), list_key(mod, view["fields"])
 
 
 def load_view(raw: bytes) -> RecordView:

@@ -34,6 +34,12 @@ class RecordRow(NamedTuple):
     conflicts: tuple[tuple[int, bytes], ...] = ()  # (time, encoded episode)
     origin: str | None = None  # the peer this exact state came from, which need not get it back
     text: str = ""  # what search finds it by (its text fields; none when deleted)
+    key: str | None = None  # where lists show it (listing.py); None: not listed (deleted)
+
+
+# What the search index and the listing keep of a record: (id, module, text, key); an
+# empty text is not searched, a key of None is not listed (a deleted record).
+IndexEntry = tuple[str, str, str, str | None]
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,9 @@ class Store(Protocol):
     ) -> None:
         """Store rows and metadata atomically. ``durable=False``: a crash or power cut may
         lose this save (never half of it), for what is harmless to lose (checkpoints).
-        ``index_later``: the rows are queued for the search index (``pending_index``;
-        the replica indexes them before the next search, or when merges pause)."""
+        ``index_later``: the rows are queued for the search index and the listing
+        (``pending_index``; the replica indexes them before the next search or page, or
+        when merges pause); otherwise their ``text`` and ``key`` are indexed now."""
 
     def state(self, record_id: str) -> bytes | None: ...
     def states(self, record_ids: Iterable[str]) -> dict[str, bytes]: ...
@@ -69,12 +76,28 @@ class Store(Protocol):
     def count(self, module: str) -> int: ...
     def numbers(self, module: str) -> list[str]: ...
 
-    needs_index: bool  # made before search: its records are to be indexed (Peer.open)
+    needs_index: bool  # made before search or listing: its records are to be indexed
 
-    def search(self, module: str, words: Sequence[str], limit: int) -> list[bytes]: ...
-    def index(self, texts: Iterable[tuple[str, str, str]]) -> None: ...
+    def search(
+        self, module: str, words: Sequence[str], limit: int, offset: int = ...
+    ) -> list[bytes]: ...
+    def index(self, entries: Iterable[IndexEntry]) -> None: ...
+    def rebuild_index(self, entries: Iterable[IndexEntry]) -> None: ...
+    def count_listed(self, module: str) -> int: ...
+    def page(
+        self, module: str, offset: int, limit: int, order: str = ..., descending: bool = ...
+    ) -> list[bytes]:
+        """Views of live ``module`` records, ``limit`` from ``offset`` in list order:
+        ``order`` ``"key"`` (the listing key, ties by id) or ``"changed"`` (the change
+        feed's order: last changed here last)."""
+
+    def listed(self, module: str, keys: Sequence[str]) -> list[bytes]:
+        """Views of live ``module`` records listed under one of ``keys`` (a quote's or
+        order's lines, by its id)."""
+
     def pending_index(self, limit: int) -> list[tuple[str, str, bytes]]: ...
     def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]: ...
+    def changed(self, after: int, limit: int) -> list[tuple[int, str, str]]: ...
     def feed(
         self, after: int, limit: int, peer: str
     ) -> tuple[list[tuple[int, str, bytes]], int]: ...

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from roamsync.peer.store.base import RecordRow, Rejection
+from roamsync.peer.store.base import IndexEntry, RecordRow, Rejection
+from roamsync.schema import UsageError
 
 
 @dataclass
@@ -16,6 +17,9 @@ class MemoryStore:
     metadata: dict[str, str] = field(default_factory=dict)
     rejected: list[Rejection] = field(default_factory=list)
     seq: int = 0
+    # id -> (module, key, seq): the feed place when it was listed, as SQLite's listing
+    listing: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)  # queued for the index and the listing
 
     def save(
         self,
@@ -30,6 +34,10 @@ class MemoryStore:
             self.seq += 1
             self.rows[row.id] = (self.seq, row)
         self.metadata.update(meta)
+        if index_later:
+            self.pending.update(row.id for row in staged)
+        else:
+            self.index((row.id, row.module, row.text, row.key) for row in staged)
 
     def _row(self, record_id: str) -> RecordRow | None:
         found = self.rows.get(record_id)
@@ -52,23 +60,61 @@ class MemoryStore:
 
     needs_index = False
 
-    def search(self, module: str, words: Sequence[str], limit: int) -> list[bytes]:
+    def search(self, module: str, words: Sequence[str], limit: int, offset: int = 0) -> list[bytes]:
         lowered = [w.lower() for w in words]
         found = [
             r.view
             for r in self._live(module)
             if words and all(any(t.startswith(w) for t in r.text.lower().split()) for w in lowered)
         ]
-        return found[:limit]
+        return found[max(offset, 0) : max(offset, 0) + max(limit, 0)]
+
+    def count_listed(self, module: str) -> int:
+        return sum(1 for mod, _, _ in self.listing.values() if mod == module)
 
     def pending_index(self, limit: int) -> list[tuple[str, str, bytes]]:
-        return []  # rows are searched as saved
+        found = [(i, r.module, r.view) for i in self.pending if (r := self._row(i)) is not None]
+        return sorted(found)[:limit]
 
-    def index(self, texts: Iterable[tuple[str, str, str]]) -> None:
-        for record_id, _, text in texts:
-            if record_id in self.rows:
-                seq, row = self.rows[record_id]
-                self.rows[record_id] = (seq, row._replace(text=text))
+    def index(self, entries: Iterable[IndexEntry]) -> None:
+        for record_id, _, text, key in entries:
+            self.pending.discard(record_id)
+            if record_id not in self.rows:
+                continue
+            seq, row = self.rows[record_id]
+            self.rows[record_id] = (seq, row._replace(text=text, key=key))
+            if key is None:
+                self.listing.pop(record_id, None)
+            else:
+                self.listing[record_id] = (row.module, key, seq)
+
+    def rebuild_index(self, entries: Iterable[IndexEntry]) -> None:
+        self.listing.clear()
+        self.pending.clear()
+        self.index(entries)
+
+    def page(
+        self, module: str, offset: int, limit: int, order: str = "key", descending: bool = False
+    ) -> list[bytes]:
+        if order not in ("key", "changed"):
+            raise UsageError(f"a list is ordered by key or changed, not {order!r}")
+        found = [
+            (seq, key, self.rows[i][1])
+            for i, (mod, key, seq) in self.listing.items()
+            if mod == module and not self.rows[i][1].deleted
+        ]
+        found.sort(key=lambda f: (f[1], f[2].id) if order == "key" else (f[0],), reverse=descending)
+        start = max(offset, 0)
+        return [row.view for _, _, row in found[start : start + max(limit, 0)]]
+
+    def listed(self, module: str, keys: Sequence[str]) -> list[bytes]:
+        wanted = set(keys)
+        found = sorted(
+            (key, i)
+            for i, (mod, key, _) in self.listing.items()
+            if mod == module and key in wanted and not self.rows[i][1].deleted
+        )
+        return [self.rows[i][1].view for _, i in found]
 
     def views(self, module: str) -> list[bytes]:
         return [r.view for r in self._live(module)]
@@ -96,6 +142,9 @@ class MemoryStore:
     def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
         found = sorted((s, r.id, r.state) for s, r in self.rows.values() if s > after)
         return found[:limit]
+
+    def changed(self, after: int, limit: int) -> list[tuple[int, str, str]]:
+        return sorted((s, r.id, r.module) for s, r in self.rows.values() if s > after)[:limit]
 
     def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[int, str, bytes]], int]:
         rows = sorted((s, r) for s, r in self.rows.values() if s > after and r.origin != peer)

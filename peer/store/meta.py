@@ -1,7 +1,7 @@
 """The store's metadata table, with a named, typed accessor for every key roamsync keeps.
 
 The table is a key/value bag; this module is the only place that knows its
-keys. Eleven families:
+keys. Twelve families:
 
 =====================  ======================================================
 ``store_id``           this store's random id (a repaired store gets a new one)
@@ -14,6 +14,8 @@ keys. Eleven families:
 ``invite:<id>``        an invitation main handed out (main only)
 ``synclog:<peer>``     the latest sync sessions with a peer
 ``history:<day>:<p>``  records up and down per day and peer
+``indexed``            which search index and listing the records were indexed
+                       into (an older store's are indexed once at open)
 =====================  ======================================================
 
 Reads go through :class:`Meta`. Writes that must be stored with records in the
@@ -43,6 +45,7 @@ STORE_OF = "store:"
 INVITE = "invite:"
 SYNCLOG = "synclog:"
 HISTORY = "history:"
+INDEXED = "indexed"
 
 Entries = dict[str, str]  # metadata to store with a commit
 

@@ -26,11 +26,13 @@ from typing import Any
 from roamsync.peer.store.base import RecordRow, Rejection
 from roamsync.peer.store.files import PRIVATE_FILE, write_atomically
 from roamsync.peer.store.meta import STORE_ID
-from roamsync.peer.store.search import SearchIndex
+from roamsync.peer.store.search import INDEX_TABLES, SearchIndex
+from roamsync.peer.store.search import SCHEMA as INDEX_SCHEMA
 from roamsync.schema import StoreDamagedError, StoreError
 
 STORE_FILE = "roamsync.sqlite3"  # in the data directory
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS records (
     id TEXT PRIMARY KEY,
     module TEXT NOT NULL,
@@ -66,12 +68,9 @@ CREATE TABLE IF NOT EXISTS rejections (
     reason TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS search_keys (id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS search_pending (id TEXT PRIMARY KEY);
-CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
-    text, module UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
-);
 """
+    + INDEX_SCHEMA
+)  # the search index and the listing (search.py)
 
 
 def id_file(path: Path) -> Path:
@@ -131,14 +130,11 @@ class SqliteStore(SearchIndex):
                 problems = [str(r[0]) for r in self.db.execute("PRAGMA quick_check(5)")]
                 if problems != ["ok"]:
                     raise StoreDamagedError(self.path, " ".join(problems).replace("\n", " "))
-            had_search = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE name = 'search'"
-            ).fetchall()
+            tables = ", ".join(f"'{t}'" for t in INDEX_TABLES)
+            sql = f"SELECT count(*) FROM sqlite_master WHERE name IN ({tables})"
+            whole = self.db.execute(sql).fetchone()[0] == len(INDEX_TABLES)
             self.db.executescript(SCHEMA)
-            # A store made before search: Peer.open indexes its records once.
-            self.needs_index = not had_search and bool(
-                self.db.execute("SELECT 1 FROM records LIMIT 1").fetchall()
-            )
+            self.needs_index = self._index_outdated(whole)
             self._seq: int = self.db.execute(
                 "SELECT coalesce(max(seq), 0) FROM records"
             ).fetchone()[0]
@@ -212,9 +208,10 @@ class SqliteStore(SearchIndex):
         durable: bool = True,
         index_later: bool = False,
     ) -> None:
-        """Store rows and metadata in one transaction. ``index_later``: queue the rows'
-        search text instead of indexing it now (:meth:`index_pending`): a large merge
-        is not slowed by the index, about 20 µs a record."""
+        """Store rows and metadata in one transaction. ``index_later``: queue the rows
+        for the search index and the listing instead of indexing them now
+        (:meth:`index_pending`): a large merge is not slowed by the index, about 20 µs
+        a record."""
         if not durable:  # no fsync: in WAL mode the commit is atomic, only not yet durable
             self._pragma("synchronous=NORMAL")
             try:
@@ -256,13 +253,12 @@ class SqliteStore(SearchIndex):
             db.executemany("DELETE FROM conflicts WHERE record = ?", [(r.id,) for r in rows])
             db.executemany("INSERT INTO conflicts VALUES (?,?,?,?)", conflicts)
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)", meta.items())
-            texts = [(row.id, row.module, row.text) for row in rows]
             if index_later:
                 ids = [(row.id,) for row in rows]
                 db.executemany("INSERT OR IGNORE INTO search_pending VALUES (?)", ids)
-            elif texts:
-                db.executemany("DELETE FROM search_pending WHERE id = ?", [(t[0],) for t in texts])
-                self._index(db, texts)
+            elif rows:
+                db.executemany("DELETE FROM search_pending WHERE id = ?", [(r.id,) for r in rows])
+                self._index(db, [(row.id, row.module, row.text, row.key) for row in rows])
         self._seq += len(rows)
 
     def states(self, record_ids: Iterable[str]) -> dict[str, bytes]:
@@ -314,6 +310,11 @@ class SqliteStore(SearchIndex):
     def changes(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
         sql = "SELECT seq, id, state FROM records WHERE seq > ? ORDER BY seq LIMIT ?"
         return [(s, i, bytes(st)) for s, i, st in self._rows(sql, after, limit)]
+
+    def changed(self, after: int, limit: int) -> list[tuple[int, str, str]]:
+        """(seq, id, module) of the records changed after ``after``, states unread."""
+        sql = "SELECT seq, id, module FROM records WHERE seq > ? ORDER BY seq LIMIT ?"
+        return [(s, i, m) for s, i, m in self._rows(sql, after, limit)]
 
     def feed(self, after: int, limit: int, peer: str) -> tuple[list[tuple[int, str, bytes]], int]:
         """Up to ``limit`` feed entries after ``after`` for ``peer``: (seq, id, state) of

@@ -9,6 +9,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from roamsync.peer.daemon.node import Node
+from roamsync.peer.org import users
 from roamsync.peer.web.sessions import WebSession, WebSessions
 from roamsync.schema import MODULES
 from roamsync.schema.modules import SYSTEM_MODULES
@@ -16,11 +17,20 @@ from roamsync.schema.modules import SYSTEM_MODULES
 NODE = web.AppKey("node", Node)
 SESSIONS = web.AppKey("sessions", WebSessions)
 SESSION = web.RequestKey("session", WebSession)  # absent: no session
+TOKEN = web.RequestKey("token", str)  # the session's token (with SESSION)
 FORM = web.RequestKey("form", MultiDictProxy)
 
 
 def context(request: web.Request, **more: Any) -> dict[str, Any]:
-    """What every logged-in page shows: the user, the CSRF token, the modules."""
+    """What every logged-in page shows: the user and their role, the CSRF token, the modules."""
     session = request[SESSION]
     modules = [m for m in MODULES if m not in SYSTEM_MODULES]
-    return {"user": session.email, "csrf": session.csrf, "modules": modules, **more}
+    role = user_role(request)
+    return {"user": session.email, "role": role, "csrf": session.csrf, "modules": modules, **more}
+
+
+def user_role(request: web.Request) -> str:
+    """The logged-in web user's role; ``read-only`` if there is no such user (any more)."""
+    email = request[SESSION].email if SESSION in request else ""
+    found = (u.role for u in users.users(request.app[NODE].peer) if u.email == email)
+    return next(found, "read-only")

@@ -9,22 +9,21 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from roamsync.peer import ops
-from roamsync.peer.org import users
-from roamsync.peer.web.base import FORM, NODE, SESSION, context
+from roamsync.peer.web.access import main_only, require_admin
+from roamsync.peer.web.base import FORM, NODE, context
 from roamsync.schema import RoamsyncError
 
 routes = web.RouteTableDef()  # added by app.make_app
 
 
 def _admin(request: web.Request) -> None:
-    email = request[SESSION].email
-    if not any(u.email == email and u.role == "admin" for u in users.users(request.app[NODE].peer)):
-        raise web.HTTPForbidden(text="only an administrator manages users")
+    require_admin(request, "manages users")
 
 
 async def _page(request: web.Request, **more: Any) -> web.Response:
     rows = await ops.users(request.app[NODE])
-    page = {"users": rows, "problem": "", "invited": None, **more}
+    note = main_only(request, "invites, locks and unlocks users")
+    page = {"users": rows, "problem": "", "invited": None, "main_only": note, **more}
     return aiohttp_jinja2.render_template("users.html", request, context(request, **page))
 
 

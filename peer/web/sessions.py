@@ -53,8 +53,9 @@ class WebSessions:
         body = {"email": session.email, "csrf": session.csrf, "seen": session.seen}
         self.peer.meta.save({self._key(token): orjson.dumps(body).decode()}, durable=durable)
 
-    def get(self, token: str | None) -> WebSession | None:
-        """The live session of a cookie's token (its use noted), or None."""
+    def get(self, token: str | None, touch: bool = True) -> WebSession | None:
+        """The live session of a cookie's token, or None. ``touch``: note its use (a
+        person's request; a live page refreshing itself is not one, so it idles out)."""
         if not token or len(token) > 100:
             return None
         raw = self.peer.store.meta(self._key(token))
@@ -65,6 +66,8 @@ class WebSessions:
         if now - float(body["seen"]) > self.idle:
             self.end(token)
             return None
+        if not touch:
+            return WebSession(str(body["email"]), str(body["csrf"]), float(body["seen"]))
         session = WebSession(str(body["email"]), str(body["csrf"]), now)
         self._save(token, session, durable=False)  # a crash may forget a page view
         return session

@@ -8,20 +8,23 @@ convergence is bounded.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import re
 import signal
+import ssl
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from roamsync.peer.cli import main
 from roamsync.peer.daemon.node import Node
 from roamsync.peer.org.config import load_config, save_config
 
 from daemons import Daemons, cli, count, wait_for
+from webcerts import make_certificate
 
 pytestmark = pytest.mark.xdist_group("zeroconf")  # daemons announce on 127.0.0.1
 
@@ -166,8 +169,46 @@ def test_serve_web_prints_the_address_of_the_pages(daemons: Daemons) -> None:
     assert line.startswith("web: http://127.0.0.1:"), line
     with urllib.request.urlopen(line.removeprefix("web: ") + "login", timeout=10) as page:
         assert "Log in" in page.read().decode()
-    refused = CliRunner().invoke(
-        main, ["serve", str(daemons.root / "hq"), "--web-listen", "192.0.2.10", "--web"]
+
+
+WEB_HTTPS = re.compile(r"web: (https://[0-9.]+:\d+/) \(certificate fingerprint SHA-256 (\S+)\)")
+
+
+def _https_pages(daemons: Daemons, cert: Path, *options: str | Path) -> tuple[str, ssl.SSLContext]:
+    """Serve hq's pages over HTTPS with ``options``; their address, and a client context
+    that trusts ``cert`` and checks that the printed fingerprint is that certificate's."""
+    daemons.serve("hq", "--no-discovery", "--web", "--web-port", "0", *map(str, options))
+    stdout = daemons.procs["hq"].stdout
+    assert stdout is not None
+    line = stdout.readline().strip()
+    printed = WEB_HTTPS.fullmatch(line)
+    assert printed, line
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    assert printed[2] == hashlib.sha256(der).digest().hex(":").upper()
+    return printed[1], ssl.create_default_context(cadata=cert.read_text())
+
+
+def test_serve_web_over_https_with_the_device_or_a_supplied_certificate(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    hq = daemons.init("hq", "main")
+    device = hq / "tls" / "cert.pem"
+    url, trusting = _https_pages(daemons, device, "--web-https")
+    assert url.startswith("https://127.0.0.1:")
+    trusting.check_hostname = False  # the device's certificate names no host
+    with urllib.request.urlopen(url + "login", timeout=10, context=trusting) as page:
+        assert "Log in" in page.read().decode()
+    assert daemons.stop("hq") == 0
+    # Another address, another certificate: checked as a browser would, name included.
+    cert, key = make_certificate(tmp_path)
+    url, trusting = _https_pages(
+        daemons, cert, "--web-listen", "127.0.0.2", "--web-cert", cert, "--web-key", key
     )
-    assert refused.exit_code != 0
-    assert "HTTPS" in refused.output
+    assert url.startswith("https://127.0.0.2:")
+    with urllib.request.urlopen(url + "login", timeout=10, context=trusting) as page:
+        assert "Log in" in page.read().decode()
+    plain = url.replace("https://", "http://") + "login"
+    with pytest.raises((urllib.error.URLError, ConnectionError)) as refused:
+        urllib.request.urlopen(plain, timeout=10)
+    assert not isinstance(refused.value, urllib.error.HTTPError)  # no answer at all
+    assert daemons.stop("hq") == 0

@@ -5,67 +5,16 @@ logout, lock ends sessions, values shown as text."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from roamsync.peer.daemon import checkout
-from roamsync.peer.daemon.node import Node
 from roamsync.peer.org import users
-from roamsync.peer.web.app import make_app
-from roamsync.peer.web.sessions import IDLE, WebSessions
+from roamsync.peer.web.sessions import IDLE
 
 from conftest import Company, until
+from webclient import PASSWORD, Web, phone_conflict, post_form, web_fixture  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.xdist_group("daemons")
-PASSWORD = "correct horse battery"
-
-
-@dataclass
-class Clock:
-    now: float = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Web:
-    hq: Node
-    client: TestClient  # type: ignore[type-arg]
-    clock: Clock
-
-    @property
-    def origin(self) -> dict[str, str]:
-        return {"Origin": f"http://{self.client.host}:{self.client.port}"}
-
-    async def csrf(self, path: str = "/login") -> str:
-        page = await (await self.client.get(path)).text()
-        found = re.search(r'name="csrf" value="([^"]+)"', page)
-        assert found, page
-        return found.group(1)
-
-    async def login(self, email: str = "kari@acme.no", password: str = PASSWORD) -> int:
-        token = await self.csrf()
-        form = {"email": email, "password": password, "csrf": token}
-        response = await self.client.post(
-            "/login", data=form, headers=self.origin, allow_redirects=False
-        )
-        return response.status
-
-
-@pytest.fixture
-async def web(company: Company) -> AsyncIterator[Web]:
-    hq = await company.main()
-    await users.accept(hq.peer, await users.invite(hq.peer, "kari@acme.no", "admin"), PASSWORD)
-    clock = Clock()
-    app = make_app(hq, WebSessions(hq.peer, clock=clock))
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    yield Web(hq, client, clock)
-    await client.close()
 
 
 async def test_no_session_no_data(web: Web) -> None:
@@ -145,14 +94,6 @@ async def test_accepting_an_invitation_sets_the_password(web: Web) -> None:
     assert await web.login("ola@acme.no", "another long pass") == 302
 
 
-async def post_form(web: Web, path: str, data: dict[str, str]) -> tuple[int, str, str]:
-    token = await web.csrf("/")
-    response = await web.client.post(
-        path, data={**data, "csrf": token}, headers=web.origin, allow_redirects=False
-    )
-    return response.status, response.headers.get("Location", ""), await response.text()
-
-
 async def test_create_edit_with_a_validation_error_delete_and_undelete(web: Web) -> None:
     assert await web.login() == 302
     status, where, _ = await post_form(web, "/records/contacts/new", {"name": "Acme AS"})
@@ -168,7 +109,7 @@ async def test_create_edit_with_a_validation_error_delete_and_undelete(web: Web)
     assert str(web.hq.peer.get("orders", oid)["total"]) == "12.50"
     status, _, text = await post_form(web, order_page, {"total": "twelve", "contact": "Acme AS"})
     assert status == 200  # the form again, the error beside the field
-    assert "orders.total expects an amount like 12.50 or 12,50" in text
+    assert "Type an amount like 12.50 or 12,50; “twelve” is not one." in text
     assert 'value="twelve"' in text  # what the user typed stays
     assert str(web.hq.peer.get("orders", oid)["total"]) == "12.50"  # nothing written
     assert "set by roamsync" in text  # the number: read-only, with the reason
@@ -197,18 +138,11 @@ async def test_a_refused_write_is_shown_and_a_read_only_user_writes_nothing(web:
 
 async def test_a_conflict_is_resolved_by_picking_a_value(web: Web, company: Company) -> None:
     hq = web.hq
-    office = await company.add(hq, "office")
-    acme = await hq.peer.create("contacts", {"name": "Acme AS"})
-    await until(lambda: office.peer.store.view(acme) is not None)
-    await checkout.check_out(office, within=10)
-    await office.peer.update("contacts", acme, {"phone": "from the office"})
-    await hq.peer.update("contacts", acme, {"phone": "from main"})
-    await checkout.check_in(office, "manual", within=10)
-    await until(lambda: any(c.field == "phone" for c in hq.peer.conflicts()))
+    office, acme = await phone_conflict(company, hq)
     assert await web.login() == 302
     page = await (await web.client.get("/conflicts")).text()
     assert "from the office" in page
-    assert "Keep this one" in page
+    assert "Keep “from the office”" in page
     [conflict] = [c for c in hq.peer.conflicts() if c.field == "phone"]
     pick = [v["value"] for v in conflict.values].index("from the office")
     form = {"record": acme, "field": "phone", "pick": str(pick)}
