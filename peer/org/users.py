@@ -21,11 +21,13 @@ slow to crack, not impossible for a weak password; hence the minimum length.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
@@ -140,9 +142,8 @@ async def accept(peer: Peer, code: str, password: str, now: float | None = None)
         raise InvitationError("the invitation has expired: ask an administrator for a new one")
     if len(password) < MIN_PASSWORD:
         raise UsageError(f"a password has at least {MIN_PASSWORD} characters")
-    await peer.update(
-        "users", "user-" + rid, {"status": "active", "password": HASHER.hash(password)}
-    )
+    hashed = await _hash(password)
+    await peer.update("users", "user-" + rid, {"status": "active", "password": hashed})
     peer.store.forget([INVITE + email])
     return _user(peer, email)
 
@@ -178,15 +179,35 @@ async def authenticate(peer: Peer, email: str, password: str) -> User | None:
     stored = str(record.get("password") or "") if record else ""
     locked_here = peer.store.meta(LOCKED_HERE + email) == _mark(peer, email)
     if record is None or record["status"] != "active" or locked_here or not stored:
-        HASHER.hash(password)  # the same time as a wrong password: no account oracle
+        await _hash(password)  # the same time as a wrong password: no account oracle
         return None
-    try:
-        HASHER.verify(stored, password)
-    except (VerificationError, InvalidHashError):
+    if not await _verify(stored, password):
         await _failed(peer, email)
         return None
+    if not may_log_in(peer, email):
+        return None  # locked or disabled while the password was checked
     peer.meta.save({FAILURES + email: "0"})
     return _user(peer, email)
+
+
+# Argon2id costs a quarter of a second of CPU by design: it runs beside the event loop
+# (sync and every page go on meanwhile), two at a time at most, so a flood of logins
+# queues up here instead of stalling the daemon.
+HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="roamsync-argon2")
+
+
+async def _hash(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(HASHING, HASHER.hash, password)
+
+
+async def _verify(stored: str, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return HASHER.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.get_running_loop().run_in_executor(HASHING, check)
 
 
 async def _failed(peer: Peer, email: str) -> None:

@@ -89,6 +89,8 @@ SECURITY_HEADERS = {
 async def _protect(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer: the security headers; a page: not cached (it holds company data)."""
     response.headers.update(SECURITY_HEADERS)
+    if request.secure:  # this browser comes back over HTTPS only, for a year
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
     if not request.path.startswith("/static/"):
         response.headers.setdefault("Cache-Control", "no-store")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -23,10 +24,14 @@ from roamsync.peer.org.users import may_log_in
 from roamsync.peer.replica.lines import PARENTS
 from roamsync.peer.replica.peer import Peer
 from roamsync.peer.web.base import NODE, SESSION, SESSIONS, TOKEN
+from roamsync.schema import MODULES
+from roamsync.schema.modules import SYSTEM_MODULES
 
 GATHER = 0.2  # seconds a burst of changes is gathered before pages are told
 HEARTBEAT = 10.0  # seconds between keep-alive comments; the session is checked at each
 BATCH = 5_000  # changed rows read per query
+PER_SESSION = 12  # streams one session may hold open (a browser keeps 6 per host)
+STREAMS = 500  # streams the app holds open at most
 SPACING = 0.7  # seconds at least between two events to one page (each costs it a fetch)
 
 
@@ -45,6 +50,7 @@ class Changes:
     def __init__(self, peer: Peer) -> None:
         self.peer = peer
         self.watches: set[Watch] = set()
+        self.opened: Counter[str] = Counter()  # open streams per session token
         self.seq = peer.store.last_seq()
 
     async def run(self) -> None:
@@ -111,20 +117,31 @@ routes = web.RouteTableDef()  # added by app.make_app
 async def events(request: web.Request) -> web.StreamResponse:
     """A page's stream of changes: ``?module=M`` (a list) or ``?module=M&record=ID``.
     Each event's data is the JSON list of changed record ids; the stream ends when the
-    session does (logout, lock, idle)."""
+    session does (logout, lock, idle: checked before every write). A session has at
+    most ``PER_SESSION`` streams, the app ``STREAMS`` (429 beyond)."""
     module = request.query.get("module", "")
+    if module not in MODULES or module in SYSTEM_MODULES:
+        raise web.HTTPNotFound(text="no such module")
     record = request.query.get("record") or None
+    changes = request.app[CHANGES]
+    token = request[TOKEN]
+    if len(changes.watches) >= STREAMS or changes.opened[token] >= PER_SESSION:
+        raise web.HTTPTooManyRequests(text="too many open pages: close some")
     watch = Watch(module, record)
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
     )
     await response.prepare(request)
-    changes = request.app[CHANGES]
     changes.watches.add(watch)
-    node, sessions, token = request.app[NODE], request.app[SESSIONS], request[TOKEN]
+    changes.opened[token] += 1
+    node, sessions, email = request.app[NODE], request.app[SESSIONS], request[SESSION].email
+
+    def alive() -> bool:
+        return sessions.get(token, touch=False) is not None and may_log_in(node.peer, email)
+
     try:
         await response.write(b"retry: 2000\n\n")
-        while sessions.get(token, touch=False) and may_log_in(node.peer, request[SESSION].email):
+        while alive():
             try:
                 ids = await asyncio.wait_for(watch.news.get(), HEARTBEAT)
             except TimeoutError:
@@ -132,10 +149,15 @@ async def events(request: web.Request) -> web.StreamResponse:
                 continue
             while not watch.news.empty():  # a burst: one event
                 ids = ids + watch.news.get_nowait()
+            if not alive():
+                break  # locked or logged out while waiting: not one more event
             await response.write(b"event: change\ndata: " + orjson.dumps(ids[:200]) + b"\n\n")
             await asyncio.sleep(SPACING)  # an initial sync changes records all the time
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
         changes.watches.discard(watch)
+        changes.opened[token] -= 1
+        if not changes.opened[token]:
+            del changes.opened[token]
     return response

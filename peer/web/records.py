@@ -17,7 +17,14 @@ from roamsync.peer.record.text import merge_text
 from roamsync.peer.replica.lines import PARENTS, amount
 from roamsync.peer.web.access import require_writer
 from roamsync.peer.web.base import FORM, NODE, context, user_role
-from roamsync.schema import FieldType, FieldTypeError, RoamsyncError, get_module, parse_input
+from roamsync.schema import (
+    FieldType,
+    FieldTypeError,
+    RecordNotFoundError,
+    RoamsyncError,
+    get_module,
+    parse_input,
+)
 from roamsync.schema.modules import SYSTEM_MODULES
 
 INPUTS = {  # the HTML input for each field type
@@ -281,6 +288,8 @@ async def delete(request: web.Request) -> web.Response:
     rid = request.match_info["id"]
     try:
         await ops.delete(request.app[NODE], module, rid)
+    except RecordNotFoundError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
     except RoamsyncError as exc:
         record = await ops.get(request.app[NODE], module, rid)
         return await _render(request, module, record, problem=str(exc))
@@ -294,7 +303,10 @@ async def restore(request: web.Request) -> web.Response:
     module = _module(request)
     _writer(request)
     rid = request.match_info["id"]
-    await ops.restore(request.app[NODE], module, rid)
+    try:
+        await ops.restore(request.app[NODE], module, rid)
+    except RecordNotFoundError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
     raise web.HTTPFound(f"/records/{module}/{rid}")
 
 
@@ -326,7 +338,7 @@ async def resolve(request: web.Request) -> web.Response:
     form = request[FORM]
     pick = str(form.get("pick", ""))
     try:
-        if not pick.isdigit():
+        if not (pick.isascii() and pick.isdigit() and len(pick) <= 4):
             raise web.HTTPBadRequest(text="pick one of the listed values")
         await ops.resolve(
             request.app[NODE],

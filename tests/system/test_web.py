@@ -29,10 +29,17 @@ async def test_log_in_see_the_dashboard_log_out(web: Web) -> None:
     page = await (await web.client.get("/")).text()
     assert "GREEN" in page or "YELLOW" in page or "RED" in page
     token = await web.csrf("/")
+    [stolen] = [c.value for c in web.client.session.cookie_jar if c.key == "roamsync_session"]
     out = await web.client.post("/logout", data={"csrf": token}, headers=web.origin)
     assert out.status == 200  # followed to the login page
     again = await web.client.get("/", allow_redirects=False)
-    assert again.status == 302  # the old cookie no longer opens anything
+    assert again.status == 302  # the browser forgot the cookie
+    web.client.session.cookie_jar.clear()
+    replayed = await web.client.get(
+        "/", allow_redirects=False, headers={"Cookie": f"roamsync_session={stolen}"}
+    )
+    assert replayed.status == 302  # and a copy of it kept elsewhere opens nothing either
+    assert replayed.headers["Location"] == "/login"
 
 
 async def test_a_post_from_another_site_or_without_the_token_is_refused(web: Web) -> None:
