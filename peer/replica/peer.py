@@ -215,7 +215,16 @@ class Peer(Syncing):
         self._check_open()
         mod = get_module(module)
         record = [present(mod, self.records.live_view(module, record_id))]
-        return self._totals(module, record)[0]
+        return self._own_totals(module, record)[0]
+
+    def lines(self, module: str, record_id: str) -> RecordViews:
+        """The live lines of a quote or order (``module``: quotes or orders), read
+        through the listing: only its own, however many the module has."""
+        self._check_open()
+        lines_module = PARENTS[module][0]
+        self.records.index_pending()  # lines a merge queued are listed first
+        views = self.store.listed(lines_module, [record_id])
+        return [present(get_module(lines_module), load_view(raw)) for raw in views]
 
     def writes(self, module: str, record_id: str) -> list[Write]:
         """Every device's latest write of each field of a record, deleted or not (who,
@@ -273,10 +282,16 @@ class Peer(Syncing):
         self.records.index_pending()  # what merges queued: a page is in step with every write
         views = self.store.page(module, offset, limit, order, descending)
         records = [present(mod, load_view(raw)) for raw in views]
-        if module in PARENTS and records:  # the totals from the page's own lines only
-            lines = self.store.listed(PARENTS[module][0], [r["id"] for r in records])
-            records = with_totals(module, records, [load_view(raw)["fields"] for raw in lines])
-        return records, self.store.count_listed(module)
+        return self._own_totals(module, records), self.store.count_listed(module)
+
+    def _own_totals(self, module: str, records: RecordViews) -> RecordViews:
+        """Quotes or orders with their totals, from their own lines only (the listing
+        groups lines by parent)."""
+        if module not in PARENTS or not records:
+            return records
+        self.records.index_pending()
+        lines = self.store.listed(PARENTS[module][0], [r["id"] for r in records])
+        return with_totals(module, records, [load_view(raw)["fields"] for raw in lines])
 
     def module_of(self, record_id: str) -> str:
         """The module a record belongs to; RecordNotFoundError if there is no such record."""

@@ -173,7 +173,7 @@ async def _about(request: web.Request, module: str, record: dict[str, Any]) -> d
     more: dict[str, Any] = {"changes": (await ops.changes(node, module, record["id"]))[:30]}
     if module in PARENTS:
         lines_module, parent = PARENTS[module]
-        lines = [r for r in node.peer.list(lines_module) if r.get(parent) == record["id"]]
+        lines = node.peer.lines(module, record["id"])
         ops.label_references(node, lines_module, lines)
         more["lines"] = [
             {**line, "product": str(line.get("product") or "").rsplit(" (", 1)[0]}
