@@ -14,7 +14,6 @@ Reads go through the operations layer, as the CLI's do.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
@@ -33,7 +32,7 @@ from roamsync.peer.org import users
 from roamsync.peer.replica.records import load_view
 from roamsync.peer.web import devices, live, people, records
 from roamsync.peer.web.access import forbidden
-from roamsync.peer.web.base import FORM, NODE, SESSION, SESSIONS, TOKEN, context
+from roamsync.peer.web.base import FORM, NODE, SESSION, SESSIONS, TOKEN, context, when
 from roamsync.peer.web.hosts import Hosts
 from roamsync.peer.web.sessions import WebSessions
 from roamsync.schema import MODULES, RoamsyncError, get_module
@@ -61,7 +60,10 @@ def make_app(
     app[HOSTS] = hosts or Hosts()
     app[SESSIONS] = sessions or WebSessions(node.peer)
     loader = jinja2.PackageLoader("roamsync.peer.web", "templates")
-    aiohttp_jinja2.setup(app, loader=loader, autoescape=jinja2.select_autoescape(default=True))
+    env = aiohttp_jinja2.setup(
+        app, loader=loader, autoescape=jinja2.select_autoescape(default=True)
+    )
+    env.filters["when"] = when
     app.add_routes(routes)
     app.add_routes(records.routes)
     app.add_routes(live.routes)
@@ -223,12 +225,11 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
     node = request.app[NODE]
     status = await ops.status(node)
     counts = {m: node.peer.count(m) for m in MODULES if m not in SYSTEM_MODULES}
-    log = [{**row, "when": _when(row.get("ended"))} for row in (await ops.log(node))[:20]]
     return context(
         request,
         status=status,
         counts=counts,
-        log=log,
+        log=(await ops.log(node))[:20],
         devices=await ops.devices(node),
         days=await ops.history(node),
         open_orders=_open_orders(node),
@@ -242,12 +243,6 @@ def _open_orders(node: Node) -> int:
     """Orders whose status is not a closed one (delivered, invoiced, cancelled, ...)."""
     views = (load_view(raw)["fields"] for raw in node.peer.store.views("orders"))
     return sum(str(v.get("status") or "").strip().casefold() not in CLOSED for v in views)
-
-
-def _when(seconds: object) -> str:
-    if not isinstance(seconds, int | float):
-        return ""
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @routes.get("/records/{module}")

@@ -3,6 +3,7 @@ context every logged-in page gets."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from aiohttp import web
@@ -34,3 +35,18 @@ def user_role(request: web.Request) -> str:
     email = request[SESSION].email if SESSION in request else ""
     found = (u.role for u in users.users(request.app[NODE].peer) if u.email == email)
     return next(found, "read-only")
+
+
+def when(moment: float | str | None) -> str:
+    """A time as ``2026-12-02 14:05 UTC`` (seconds since the epoch or ISO 8601); the
+    pages' ``when`` filter."""
+    if moment is None or moment == "":
+        return ""
+    try:
+        if isinstance(moment, str):
+            stamp = dt.datetime.fromisoformat(moment)
+        else:
+            stamp = dt.datetime.fromtimestamp(moment, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return str(moment)
+    return stamp.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

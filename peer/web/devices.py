@@ -10,7 +10,6 @@ gets the command line's refusal, shown on the page.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import shlex
 from typing import Any
@@ -23,7 +22,7 @@ from roamsync.peer.daemon.node import Node
 from roamsync.peer.ops.args import bind
 from roamsync.peer.org import registry
 from roamsync.peer.web.access import main_only, require_admin
-from roamsync.peer.web.base import FORM, NODE, context
+from roamsync.peer.web.base import FORM, NODE, context, when
 from roamsync.schema import RoamsyncError
 
 routes = web.RouteTableDef()  # added by app.make_app
@@ -33,25 +32,11 @@ HOURS = (1 / 60, registry.MAX_TTL / 3600)  # an invitation's validity, as `roams
 WILDCARDS = ("", "0.0.0.0", "::", "[::]")  # a listen address that names no host
 
 
-def _when(moment: float | str | None) -> str:
-    """A time as ``2026-12-02 14:05 UTC`` (seconds since the epoch or ISO 8601)."""
-    if moment is None or moment == "":
-        return ""
-    try:
-        if isinstance(moment, str):
-            stamp = dt.datetime.fromisoformat(moment)
-        else:
-            stamp = dt.datetime.fromtimestamp(moment, dt.UTC)
-    except (ValueError, OverflowError, OSError):
-        return str(moment)
-    return stamp.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _state(row: dict[str, Any]) -> str:
     if row["status"] != "active":
         return "disconnected"
     if row["offline_since"]:
-        return f"working offline since {_when(row['offline_since'])}"
+        return f"working offline since {when(row['offline_since'])}"
     return "online" if row["online"] else "not connected"
 
 
@@ -60,7 +45,7 @@ def _synced(row: dict[str, Any], here: bool, last: float | None) -> str:
         return ""
     if row["online"] and row["status"] == "active":  # a revoked one's session is closing
         return "now (connected)"
-    return _when(last) or "not yet"
+    return when(last) or "not yet"
 
 
 async def _rows(node: Node) -> list[dict[str, Any]]:
@@ -77,7 +62,7 @@ async def _rows(node: Node) -> list[dict[str, Any]]:
                 **row,
                 "here": here,
                 "state": _state(row),
-                "seen": "now (this device)" if here else _when(row["last_seen"]) or "never",
+                "seen": "now (this device)" if here else when(row["last_seen"]) or "never",
                 "synced": _synced(row, here, synced.get(row["device"])),
                 "may_disconnect": row["status"] == "active" and row["role"] != "main",
             }

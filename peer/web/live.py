@@ -78,20 +78,25 @@ class Changes:
                 self.seq = seq
             if len(rows) < BATCH:
                 break
+        parents: dict[str, object] = {}  # a changed line -> its quote or order, read once
         for watch in self.watches:
-            ids = self._news(watch, by_module)
+            ids = self._news(watch, by_module, parents)
             if ids:
                 watch.news.put_nowait(ids)
 
-    def _news(self, watch: Watch, by_module: dict[str, list[str]]) -> list[str]:
+    def _news(
+        self, watch: Watch, by_module: dict[str, list[str]], parents: dict[str, object]
+    ) -> list[str]:
         changed = by_module.get(watch.module, [])
         if watch.record is None:
             return changed
         mine = [rid for rid in changed if rid == watch.record]
         lines, parent = PARENTS.get(watch.module, ("", ""))
         for rid in by_module.get(lines, []):
-            view = self.peer.records.view(rid)
-            if view is not None and view["fields"].get(parent) == watch.record:
+            if rid not in parents:
+                view = self.peer.records.view(rid)
+                parents[rid] = view["fields"].get(parent) if view is not None else None
+            if parents[rid] == watch.record:
                 mine.append(rid)
         return mine
 

@@ -37,6 +37,13 @@ async def next_event(stream: ClientResponse, limit: float = 5.0) -> list[str]:
     return re.findall(r'"([^"]+)"', found.group(1).decode())
 
 
+async def watching(web: Web) -> None:
+    """Until the page's stream is registered with the app's change follower."""
+    assert web.client.app is not None
+    changes = web.client.app[live.CHANGES]
+    await until(lambda: len(changes.watches) == 1)
+
+
 def bases(page: str) -> dict[str, str]:
     """The ``_base.FIELD`` values of a record's form: what it showed."""
     pairs = re.findall(r'name="_base\.([a-z_]+)" value="([^"]*)"', page)
@@ -50,7 +57,7 @@ async def test_a_list_learns_of_a_change_on_another_peer_within_a_second(
     assert await web.login() == 302
     stream = await web.client.get("/events?module=contacts")
     assert stream.headers["Content-Type"].startswith("text/event-stream")
-    await asyncio.sleep(0.1)  # the watch is registered
+    await watching(web)
     started = time.monotonic()
     rid = await office.peer.create("contacts", {"name": "Made on the office PC"})
     assert rid in await next_event(stream)
@@ -66,7 +73,7 @@ async def test_a_record_page_learns_of_its_own_changes_and_its_lines_only(web: W
     await until(lambda: bool(hq.get("orders", order).get("number")))  # main numbered it
     assert await web.login() == 302
     stream = await web.client.get(f"/events?module=orders&record={order}")
-    await asyncio.sleep(0.1)
+    await watching(web)
     await hq.update("contacts", other, {"phone": "1"})  # another module: no event
     line = await hq.create("order_lines", {"order": order, "quantity": 1, "unit_price": "5"})
     assert line in await events_until(stream, line, allowed={order, line})
