@@ -7,8 +7,8 @@ into the same peer, p95 under 500 ms.
 Every request goes through the real web app (``make_app``: the guard, the session in
 the store, the operations layer, the template) on an aiohttp ``TestServer`` at
 127.0.0.1, logged in. **Server time** is from the request entering the app (a
-middleware put before the guard) to its response leaving it; the client's time (on
-the same event loop, so queueing included) is reported beside it.
+middleware put before the guard) to its response leaving it; the client's time, what the
+user waits for (queueing included), is reported beside it.
 
 1. **Quiet**: main (a started Node) holds N contacts (bench/search.py's names, e-mails,
    cities and notes). One client asks, one request at a time, REQUESTS times each: list
@@ -23,19 +23,24 @@ the same event loop, so queueing included) is reported beside it.
    clients, each logged in as its own user, browse main's pages one request after
    another with a random pause up to THINK seconds (5, or ``ROAMSYNC_BENCH_WEB_THINK``):
    a list page (a random page and order), a search, a record page, drawn at random.
-   p50, p95, p99 per kind and in all, and how long the sync took.
+   The users run in a process of their own (``web.py --crowd``), as browsers do: not
+   in main's event loop (until 2026-12-03 they ran in it, which counted their own work
+   as main's queueing). p50, p95, p99 per kind and in all, how long the sync took, and
+   how late main's event loop ran (a 10 ms sleep's lateness).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
 import sys
 import tempfile
 import time
+from asyncio.subprocess import PIPE
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -114,18 +119,18 @@ def bench_app(node: Node) -> web.Application:
 class Client:
     """One logged-in user: a cookie jar of their own, and the times of their requests."""
 
-    def __init__(self, server: TestServer) -> None:
-        self.server = server
+    def __init__(self, base: str) -> None:
+        self.base = base.rstrip("/")
         jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
-        self.http = aiohttp.ClientSession(base_url=server.make_url("/"), cookie_jar=jar)
+        self.http = aiohttp.ClientSession(base_url=self.base, cookie_jar=jar)
         self.times: dict[str, list[tuple[float, float]]] = {}  # kind -> (server, client) ms
 
     async def login(self, email: str) -> None:
         page = await (await self.http.get("/login")).text()
         token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-        origin = {"Origin": str(self.server.make_url("")).rstrip("/")}
         form = {"email": email, "password": PASSWORD, "csrf": token}
-        response = await self.http.post("/login", data=form, headers=origin, allow_redirects=False)
+        headers = {"Origin": self.base}
+        response = await self.http.post("/login", data=form, headers=headers, allow_redirects=False)
         assert response.status == 302, await response.text()
 
     async def get(self, kind: str, path: str, **query: str) -> None:
@@ -174,7 +179,7 @@ async def add_users(node: Node, count: int) -> list[str]:
 
 
 async def quiet(server: TestServer, n: int, rng: random.Random) -> dict[str, Any]:
-    client = Client(server)
+    client = Client(str(server.make_url("/")))
     await client.login("user0@bench.no")
     last = -(-n // PAGE)
     plan = [
@@ -223,6 +228,32 @@ async def watch_loop(lags: list[float]) -> None:
         lags.append((time.perf_counter() - t0) * 1000 - 10)
 
 
+async def crowd(spec: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    """The users, in a process of their own (``web.py --crowd``: their browsers are not in
+    main's event loop): each logs in, says so, browses until told to stop; their times."""
+    clients = [Client(spec["url"]) for _ in spec["emails"]]
+    for client, email in zip(clients, spec["emails"], strict=True):
+        await client.login(email)
+    tasks = [
+        asyncio.ensure_future(browse(c, spec["ids"], spec["pages"], random.Random(i)))
+        for i, c in enumerate(clients)
+    ]
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # "stop", or the end of the pipe
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for client in clients:
+        await client.close()
+    merged: dict[str, list[tuple[float, float]]] = {}
+    for client in clients:
+        for kind, pairs in client.times.items():
+            merged.setdefault(kind, []).extend(pairs)
+    return merged
+
+
 async def during_sync(
     company: Company, hq: Node, server: TestServer, emails: list[str], ids: list[str], n: int
 ) -> dict[str, Any]:
@@ -235,16 +266,17 @@ async def during_sync(
         log(f"  the office made {n} contacts while stopped ({time.perf_counter() - t0:.0f} s)")
     finally:
         await office.stop()
-    clients = [Client(server) for _ in emails]
-    for client, email in zip(clients, emails, strict=True):
-        await client.login(email)
-    pages = -(-n // PAGE)
-    tasks = [
-        asyncio.ensure_future(browse(c, ids, pages, random.Random(i)))
-        for i, c in enumerate(clients)
-    ]
+    spec = {"url": str(server.make_url("/")), "emails": emails, "ids": ids, "pages": -(-n // PAGE)}
+    users = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--crowd", stdin=PIPE, stdout=PIPE
+    )
+    assert users.stdin is not None
+    assert users.stdout is not None
+    users.stdin.write(json.dumps(spec).encode() + b"\n")
+    async with asyncio.timeout(300):  # 50 logins (Argon2 on main)
+        assert (await users.stdout.readline()).strip() == b"ready", "the users did not log in"
     lags: list[float] = []
-    tasks.append(asyncio.ensure_future(watch_loop(lags)))
+    watch = asyncio.ensure_future(watch_loop(lags))
     t0 = time.perf_counter()
     # the office is another device: its own `roamsync serve` process, as in use
     command = [*ROAMSYNC, "serve", str(folder), "--no-discovery"]
@@ -253,37 +285,32 @@ async def during_sync(
         try:
             async with asyncio.timeout(max(600.0, n / 50)):
                 # the count (a query) only once the change feed is long enough
-                while proc.returncode is None and (
-                    hq.peer.last_seq() < 2 * n or hq.peer.count("contacts") < 2 * n
-                ):
+                while hq.peer.last_seq() < 2 * n or hq.peer.count("contacts") < 2 * n:
+                    if proc.returncode is not None or users.returncode is not None:
+                        break  # the office or the users failed
                     await asyncio.sleep(0.25)
-                    if any(t.done() for t in tasks):
-                        break
         finally:
             took = time.perf_counter() - t0
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
             await asyncio.wait_for(proc.wait(), 30)
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            for client in clients:
-                await client.close()
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+            users.stdin.write(b"stop\n")
+            async with asyncio.timeout(60):
+                answer = await users.stdout.read()
+                await users.wait()
     if hq.peer.count("contacts") < 2 * n:
         raise RuntimeError(f"the sync did not finish: see {folder / 'serve.log'}")
-    log(f"  the initial sync took {took:.1f} s with {len(clients)} users browsing")
-    merged: dict[str, list[tuple[float, float]]] = {}
-    for client in clients:
-        for kind, pairs in client.times.items():
-            merged.setdefault(kind, []).extend(pairs)
+    log(f"  the initial sync took {took:.1f} s with {len(emails)} users browsing")
+    merged: dict[str, list[tuple[float, float]]] = json.loads(answer)
     out: dict[str, Any] = {name: stats(pairs) for name, pairs in merged.items()}
     out["all"] = stats([p for pairs in merged.values() for p in pairs])
     for name, s in out.items():
         show(name, s)
     out["sync_s"] = took
-    out["users"] = len(clients)
+    out["users"] = len(emails)
     busy = sum(server for pairs in merged.values() for server, _ in pairs) / 1000
     out["web_share_of_loop"] = busy / took  # the event loop's time spent in page requests
     out["loop_lag_ms"] = {
@@ -293,8 +320,8 @@ async def during_sync(
         "max": max(lags),
     }
     log(
-        f"  page requests held main's event loop {busy:.1f} s of the {took:.1f} s; loop lag "
-        f"(a 10 ms sleep's lateness) p50 {out['loop_lag_ms']['p50']:.0f}, p95 "
+        f"  page requests took {busy:.1f} s of the {took:.1f} s (wall time, overlapping); "
+        f"main's loop lag (a 10 ms sleep's lateness) p50 {out['loop_lag_ms']['p50']:.0f}, p95 "
         f"{out['loop_lag_ms']['p95']:.0f}, max {out['loop_lag_ms']['max']:.0f} ms"
     )
     return out
@@ -331,12 +358,15 @@ async def run(n: int) -> dict[str, Any]:
         "quiet": calm,
         "during_sync": busy,
         "target_search_p95_lt_100ms": search["server_p95_ms"] < 100,
-        "target_busy_p95_lt_500ms": busy["all"]["server_p95_ms"] < 500,
+        "target_busy_p95_lt_500ms": busy["all"]["client_p95_ms"] < 500,  # as users wait
     }
     return result
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:] == ["--crowd"]:
+    times = asyncio.run(crowd(json.loads(sys.stdin.readline())))
+    sys.stdout.write(json.dumps(times))
+elif __name__ == "__main__":
     n = bench_n()
     out = asyncio.run(run(n))
     report("web", {"machine": machine(), **out})

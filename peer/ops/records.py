@@ -140,6 +140,7 @@ async def list_page(
     {'records': [...], 'total': 100000, 'offset': 50, 'sort': 'key', 'descending': False,
      'by': 'name'}
     """
+    await node.peer.indexed()
     records, total = node.peer.page(module, offset, limit, order=sort, descending=descending)
     if labels:
         label_references(node, module, records)
@@ -179,6 +180,7 @@ async def find(node: Node, module: Ref, number: Ref) -> list[Record]:
 async def search(node: Node, module: Ref, text: Query) -> list[Record]:
     """Records of a module whose text fields hold every word of ``text`` (the start of
     a word, any case, accents ignored), best matches first, at most 50."""
+    await node.peer.indexed()
     return node.peer.search(module, text)
 
 

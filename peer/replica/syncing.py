@@ -139,4 +139,6 @@ class Syncing:
         self._check_open()
         arrivals = await self.merger.preparer.result(prepared)
         self._check_open()
+        arrivals = await self.merger.check_ahead(items, source, arrivals)
+        self._check_open()
         return self.merger.merge(items, source, arrivals)

@@ -263,6 +263,7 @@ async def record_list(request: web.Request) -> dict[str, Any]:
     descending = request.query.get("order") == "desc"
     by = None
     if text:  # best matches first; the total is known once the last match is shown
+        await node.peer.indexed()
         found = node.peer.search(module, text, limit=PAGE + 1, offset=(page - 1) * PAGE)
         shown = ops.label_references(node, module, found[:PAGE])
         more = len(found) > PAGE

@@ -173,6 +173,7 @@ async def _about(request: web.Request, module: str, record: dict[str, Any]) -> d
     more: dict[str, Any] = {"changes": (await ops.changes(node, module, record["id"]))[:30]}
     if module in PARENTS:
         lines_module, parent = PARENTS[module]
+        await node.peer.indexed()
         lines = node.peer.lines(module, record["id"])
         ops.label_references(node, lines_module, lines)
         more["lines"] = [
@@ -316,7 +317,10 @@ async def suggest(request: web.Request) -> web.Response:
     ``[{"id", "label"}]``, at most 10."""
     module = _module(request)
     text = request.query.get("q", "").strip()[:100]
-    found = request.app[NODE].peer.search(module, text, limit=10) if text else []
+    peer, found = request.app[NODE].peer, []
+    if text:
+        await peer.indexed()
+        found = peer.search(module, text, limit=10)
     rows = [
         {"id": r["id"], "label": str(r.get("number") or r.get("name") or r["id"])} for r in found
     ]

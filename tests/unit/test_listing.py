@@ -15,11 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roamsync.peer import Peer
+from roamsync.peer.replica.bulk import create_many
 from roamsync.peer.replica.listing import list_key, number_key, sort_field
+from roamsync.peer.replica.peer import INDEX_SLICE
 from roamsync.schema import UsageError, get_module
 from roamsync.transport.memory import sync
 
-from conftest import FakeClock, OpenPeer
+from conftest import FakeClock, OpenPeer, loop_turns
 
 
 def old_number_order(number: str, rid: str) -> tuple[int, int, str, str]:
@@ -109,6 +111,25 @@ async def test_pages_follow_merges_without_waiting(open_peer: OpenPeer) -> None:
     await hq.restore("contacts", ids[8])
     await sync(hq, laptop)
     assert "Kunde 008" in names(whole(laptop))
+
+
+async def test_a_backlog_is_indexed_a_slice_at_a_time_the_loop_turning_between(
+    open_peer: OpenPeer,
+) -> None:
+    """What merges queued is indexed for a page or search in slices (``Peer.indexed``),
+    so a page after a large merge does not hold the event loop for all of it."""
+    hq = await open_peer("hq", "main")
+    laptop = await open_peer("laptop", "travel")
+    count = 3 * INDEX_SLICE + 10
+    await create_many(hq, "contacts", [(None, {"name": f"Kunde {i:04d}"}) for i in range(count)])
+    await sync(hq, laptop)
+    assert len(laptop.store.pending_index(10_000)) == count
+    async with loop_turns() as turns:
+        await laptop.indexed()
+    assert turns[0] >= 3  # between the slices
+    assert laptop.store.pending_index(10) == []
+    assert laptop.page("contacts", 0, 1)[1] == count
+    assert [r["name"] for r in laptop.search("contacts", "Kunde 0759")] == ["Kunde 0759"]
 
 
 @pytest.mark.parametrize(
