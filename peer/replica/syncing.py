@@ -18,6 +18,7 @@ from roamsync.peer.store import Meta, Store
 
 Feed = tuple[list[FeedItem], int]
 FIRST_MODULES = ("devices", SEAL_MODULE)  # what a peer sends first (Syncing.first)
+READERS = 10.0  # seconds after a page or search during which a merge indexes at once
 
 
 class Syncing:
@@ -29,11 +30,14 @@ class Syncing:
     changefeed: ChangeFeed
     merger: Merger
     seals: Seals
+    read_at: float  # time.monotonic() of the last page or search (Peer.indexed)
     _closed: bool
 
     if TYPE_CHECKING:
 
         def _check_open(self) -> None: ...
+
+        async def index_queued(self) -> None: ...
 
         async def create(
             self, module: str, fields: Mapping[str, object], *, record_id: str | None = None
@@ -141,4 +145,7 @@ class Syncing:
         self._check_open()
         arrivals = await self.merger.check_ahead(items, source, arrivals)
         self._check_open()
-        return self.merger.merge(items, source, arrivals)
+        result = self.merger.merge(items, source, arrivals)
+        if time.monotonic() - self.read_at < READERS:
+            await self.index_queued()
+        return result

@@ -132,6 +132,23 @@ async def test_a_backlog_is_indexed_a_slice_at_a_time_the_loop_turning_between(
     assert [r["name"] for r in laptop.search("contacts", "Kunde 0759")] == ["Kunde 0759"]
 
 
+async def test_a_merge_indexes_at_once_while_pages_are_read(open_peer: OpenPeer) -> None:
+    """A peer whose pages nobody reads leaves a merge's records queued (an initial sync
+    is not slowed); once a page or search was read there, a merge indexes them at once,
+    so the next page finds nothing to wait for."""
+    hq = await open_peer("hq", "main")
+    laptop = await open_peer("laptop", "travel")
+    batch = [(None, {"name": f"Kunde {i:04d}"}) for i in range(300)]
+    await create_many(hq, "contacts", batch)
+    await sync(hq, laptop)
+    assert len(laptop.store.pending_index(1000)) == 300
+    await laptop.indexed()  # what a page or search does first
+    await create_many(hq, "contacts", batch)
+    await sync(hq, laptop)
+    assert laptop.store.pending_index(10) == []
+    assert laptop.page("contacts", 0, 1)[1] == 600
+
+
 @pytest.mark.parametrize(
     "before",
     [
