@@ -32,7 +32,7 @@ from roamsync.peer.org import users
 from roamsync.peer.replica.records import load_view
 from roamsync.peer.web import devices, live, people, records
 from roamsync.peer.web.access import forbidden
-from roamsync.peer.web.base import FORM, NODE, SESSION, SESSIONS, TOKEN, context, when
+from roamsync.peer.web.base import FORM, NODE, SESSION, SESSIONS, TOKEN, context, one, when
 from roamsync.peer.web.hosts import Hosts
 from roamsync.peer.web.sessions import WebSessions
 from roamsync.schema import MODULES, RoamsyncError, get_module
@@ -64,6 +64,7 @@ def make_app(
         app, loader=loader, autoescape=jinja2.select_autoescape(default=True)
     )
     env.filters["when"] = when
+    env.filters["one"] = one
     app.add_routes(routes)
     app.add_routes(records.routes)
     app.add_routes(live.routes)

@@ -37,6 +37,15 @@ def user_role(request: web.Request) -> str:
     return next(found, "read-only")
 
 
+ONE = {"activities": "activity", "stock": "stock entry", "device_status": "device status"}
+
+
+def one(module: str) -> str:
+    """One record of ``module`` in words (``contact_persons``: ``contact person``; the
+    modules not in :data:`ONE` drop a final "s"); the pages' ``one`` filter."""
+    return ONE.get(module) or module.removesuffix("s").replace("_", " ")
+
+
 def when(moment: float | str | None) -> str:
     """A time as ``2026-12-02 14:05 UTC`` (seconds since the epoch or ISO 8601); the
     pages' ``when`` filter."""

@@ -41,7 +41,7 @@ async def test_create_then_an_edit_refused_beside_its_field_then_corrected(site:
     page = await site.page()
     await site.log_in(page)
     await site.nav(page, "products").click()
-    await page.get_by_role("link", name="New products").click()
+    await page.get_by_role("link", name="New product").click()
     await page.get_by_label("name").fill("Widget")
     await page.get_by_label("price").fill("12,50")
     await page.get_by_role("button", name="Create").click()

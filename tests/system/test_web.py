@@ -184,3 +184,23 @@ async def test_an_admin_invites_and_locks_users_and_others_may_not(web: Web) -> 
     assert (await web.client.get("/users")).status == 403
     status, _, _ = await post_form(web, "/users/invite", {"email": "x@acme.no", "role": "admin"})
     assert status == 403
+
+
+@pytest.mark.parametrize(
+    ("module", "words"),
+    [
+        ("contacts", "contact"),
+        ("activities", "activity"),
+        ("stock", "stock entry"),
+        ("contact_persons", "contact person"),
+        ("time_registrations", "time registration"),
+    ],
+)
+async def test_a_module_names_one_record_in_words(web: Web, module: str, words: str) -> None:
+    """The list's link and the new record's title say what one record is ("New activity",
+    not "New activitie" or "New activities")."""
+    assert await web.login() == 302
+    listing = await (await web.client.get(f"/records/{module}")).text()
+    assert f">New {words}</a>" in listing
+    form = await (await web.client.get(f"/records/{module}/new")).text()
+    assert f">New {words}</h1>" in form
